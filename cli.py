@@ -1,0 +1,25 @@
+"""What every command-line entry point shares: one-line errors instead of tracebacks.
+
+A script raises `UserError("what is wrong and what to do")` for bad input it can explain;
+`run(main)` prints it as a single `error: ...` line and exits with status 2. Ctrl-C exits with
+status 130 and a one-line notice, after whatever `finally` blocks the script has run.
+"""
+
+import sys
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message names it and says what to do."""
+
+
+def run(main):
+    """Calls `main()` and turns a UserError or Ctrl-C into one line on stderr."""
+    try:
+        status = main()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status or 0)
