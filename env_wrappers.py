@@ -273,7 +273,7 @@ class FrameSkip(gym.Wrapper):
                 pressed = self._last_buttons
             else:
                 pressed = self._last_buttons = np.asarray(buttons, np.uint8)
-            _emulate_frame(retro_env, pressed)
+            emulate_frame(retro_env, pressed)
             total_reward += retro_env.data.current_reward()
             if retro_env.data.is_done():
                 terminated = True
@@ -284,7 +284,7 @@ class FrameSkip(gym.Wrapper):
         return observation, total_reward, terminated, False, info
 
 
-def _emulate_frame(retro_env, buttons):
+def emulate_frame(retro_env, buttons):
     """One frame of stable-retro's RetroEnv.step, minus the screen copy."""
     if retro_env.movie:
         for i in range(NUM_BUTTONS):
