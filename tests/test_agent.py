@@ -16,7 +16,7 @@ def test_sampling_follows_the_softmax_and_the_seed():
 def test_agent_resets_the_state_of_finished_episodes_only():
     network = nw.create_network(nw.NetworkConfig(num_actions=5, lstm_units=8), (36, 36, 3), seed=0)
     agent = Agent(network, num_envs=2, seed=0)
-    observations = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    observations = np.random.default_rng(0).integers(0, 256, (2, 36, 36, 3), dtype=np.uint8)
     agent.act(observations)
     agent.observe([1, 2], [0.0, 1.0], [False, True])
     agent.act(observations)
