@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cimpala.proto\x12\x06impala\"4\n\x06Tensor\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"Z\n\x0c\x45pisodeStats\x12\x16\n\x0e\x65pisode_return\x18\x01 \x01(\x02\x12\x0e\n\x06length\x18\x02 \x01(\x05\x12\x0e\n\x06\x66rames\x18\x03 \x01(\x03\x12\x12\n\nx_progress\x18\x04 \x01(\x02\"\xab\x03\n\x06Unroll\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\x05\x12\x19\n\x11parameter_version\x18\x02 \x01(\x03\x12$\n\x0cobservations\x18\x03 \x01(\x0b\x32\x0e.impala.Tensor\x12\x1f\n\x07\x61\x63tions\x18\x04 \x01(\x0b\x32\x0e.impala.Tensor\x12\x1f\n\x07rewards\x18\x05 \x01(\x0b\x32\x0e.impala.Tensor\x12\x1d\n\x05\x64ones\x18\x06 \x01(\x0b\x32\x0e.impala.Tensor\x12\"\n\nterminated\x18\x07 \x01(\x0b\x32\x0e.impala.Tensor\x12(\n\x10\x62\x65haviour_logits\x18\x08 \x01(\x0b\x32\x0e.impala.Tensor\x12%\n\repisode_start\x18\t \x01(\x0b\x32\x0e.impala.Tensor\x12\'\n\x0finitial_state_h\x18\n \x01(\x0b\x32\x0e.impala.Tensor\x12\'\n\x0finitial_state_c\x18\x0b \x01(\x0b\x32\x0e.impala.Tensor\x12&\n\x08\x65pisodes\x18\x0c \x03(\x0b\x32\x14.impala.EpisodeStats\".\n\x03\x41\x63k\x12\x19\n\x11parameter_version\x18\x01 \x01(\x03\x12\x0c\n\x04stop\x18\x02 \x01(\x08\"<\n\x11ParametersRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x03\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x01(\x05\"L\n\nParameters\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x1f\n\x07weights\x18\x02 \x03(\x0b\x32\x0e.impala.Tensor\x12\x0c\n\x04stop\x18\x03 \x01(\x08\x32t\n\x07Learner\x12)\n\nSendUnroll\x12\x0e.impala.Unroll\x1a\x0b.impala.Ack\x12>\n\rGetParameters\x12\x19.impala.ParametersRequest\x1a\x12.impala.Parametersb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cimpala.proto\x12\x06impala\"4\n\x06Tensor\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"Z\n\x0c\x45pisodeStats\x12\x16\n\x0e\x65pisode_return\x18\x01 \x01(\x02\x12\x0e\n\x06length\x18\x02 \x01(\x05\x12\x0e\n\x06\x66rames\x18\x03 \x01(\x03\x12\x12\n\nx_progress\x18\x04 \x01(\x02\"\xaa\x04\n\x06Unroll\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\x05\x12\x19\n\x11parameter_version\x18\x02 \x01(\x03\x12$\n\x0cobservations\x18\x03 \x01(\x0b\x32\x0e.impala.Tensor\x12\x1f\n\x07\x61\x63tions\x18\x04 \x01(\x0b\x32\x0e.impala.Tensor\x12\x1f\n\x07rewards\x18\x05 \x01(\x0b\x32\x0e.impala.Tensor\x12\x1d\n\x05\x64ones\x18\x06 \x01(\x0b\x32\x0e.impala.Tensor\x12\"\n\nterminated\x18\x07 \x01(\x0b\x32\x0e.impala.Tensor\x12(\n\x10\x62\x65haviour_logits\x18\x08 \x01(\x0b\x32\x0e.impala.Tensor\x12%\n\repisode_start\x18\t \x01(\x0b\x32\x0e.impala.Tensor\x12\'\n\x0finitial_state_h\x18\n \x01(\x0b\x32\x0e.impala.Tensor\x12\'\n\x0finitial_state_c\x18\x0b \x01(\x0b\x32\x0e.impala.Tensor\x12&\n\x08\x65pisodes\x18\x0c \x03(\x0b\x32\x14.impala.EpisodeStats\x12\x18\n\x0blast_action\x18\r \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0blast_reward\x18\x0e \x01(\x02H\x01\x88\x01\x01\x12)\n\x11truncation_values\x18\x0f \x01(\x0b\x32\x0e.impala.TensorB\x0e\n\x0c_last_actionB\x0e\n\x0c_last_reward\".\n\x03\x41\x63k\x12\x19\n\x11parameter_version\x18\x01 \x01(\x03\x12\x0c\n\x04stop\x18\x02 \x01(\x08\"<\n\x11ParametersRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x03\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x01(\x05\"L\n\nParameters\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x1f\n\x07weights\x18\x02 \x03(\x0b\x32\x0e.impala.Tensor\x12\x0c\n\x04stop\x18\x03 \x01(\x08\"#\n\x0fSettingsRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\x05\"&\n\x08Settings\x12\x0c\n\x04json\x18\x01 \x01(\t\x12\x0c\n\x04stop\x18\x02 \x01(\x08\x32\xae\x01\n\x07Learner\x12)\n\nSendUnroll\x12\x0e.impala.Unroll\x1a\x0b.impala.Ack\x12>\n\rGetParameters\x12\x19.impala.ParametersRequest\x1a\x12.impala.Parameters\x12\x38\n\x0bGetSettings\x12\x17.impala.SettingsRequest\x1a\x10.impala.Settingsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,13 +36,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EPISODESTATS']._serialized_start=78
   _globals['_EPISODESTATS']._serialized_end=168
   _globals['_UNROLL']._serialized_start=171
-  _globals['_UNROLL']._serialized_end=598
-  _globals['_ACK']._serialized_start=600
-  _globals['_ACK']._serialized_end=646
-  _globals['_PARAMETERSREQUEST']._serialized_start=648
-  _globals['_PARAMETERSREQUEST']._serialized_end=708
-  _globals['_PARAMETERS']._serialized_start=710
-  _globals['_PARAMETERS']._serialized_end=786
-  _globals['_LEARNER']._serialized_start=788
-  _globals['_LEARNER']._serialized_end=904
+  _globals['_UNROLL']._serialized_end=725
+  _globals['_ACK']._serialized_start=727
+  _globals['_ACK']._serialized_end=773
+  _globals['_PARAMETERSREQUEST']._serialized_start=775
+  _globals['_PARAMETERSREQUEST']._serialized_end=835
+  _globals['_PARAMETERS']._serialized_start=837
+  _globals['_PARAMETERS']._serialized_end=913
+  _globals['_SETTINGSREQUEST']._serialized_start=915
+  _globals['_SETTINGSREQUEST']._serialized_end=950
+  _globals['_SETTINGS']._serialized_start=952
+  _globals['_SETTINGS']._serialized_end=990
+  _globals['_LEARNER']._serialized_start=993
+  _globals['_LEARNER']._serialized_end=1167
 # @@protoc_insertion_point(module_scope)

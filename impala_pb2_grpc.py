@@ -44,6 +44,11 @@ class LearnerStub:
                 request_serializer=impala__pb2.ParametersRequest.SerializeToString,
                 response_deserializer=impala__pb2.Parameters.FromString,
                 _registered_method=True)
+        self.GetSettings = channel.unary_unary(
+                '/impala.Learner/GetSettings',
+                request_serializer=impala__pb2.SettingsRequest.SerializeToString,
+                response_deserializer=impala__pb2.Settings.FromString,
+                _registered_method=True)
 
 
 class LearnerServicer:
@@ -64,6 +69,13 @@ class LearnerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSettings(self, request, context):
+        """The run's settings, available as soon as the server listens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LearnerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +88,11 @@ def add_LearnerServicer_to_server(servicer, server):
                     servicer.GetParameters,
                     request_deserializer=impala__pb2.ParametersRequest.FromString,
                     response_serializer=impala__pb2.Parameters.SerializeToString,
+            ),
+            'GetSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettings,
+                    request_deserializer=impala__pb2.SettingsRequest.FromString,
+                    response_serializer=impala__pb2.Settings.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +149,33 @@ class Learner:
             '/impala.Learner/GetParameters',
             impala__pb2.ParametersRequest.SerializeToString,
             impala__pb2.Parameters.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/impala.Learner/GetSettings',
+            impala__pb2.SettingsRequest.SerializeToString,
+            impala__pb2.Settings.FromString,
             options,
             channel_credentials,
             insecure,

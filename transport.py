@@ -2,9 +2,10 @@
 
 The learner owns a `LearnerServer`; every actor owns an `ActorClient` pointed at it.
 
-1. The learner builds its model, starts `LearnerServer(spec)` and publishes version 0 of its
-   weights with `set_parameters(0, model.get_weights())`.
-2. An actor calls `get_parameters(-1)`, which retries with exponential back-off until the learner
+1. The learner builds its model, starts `LearnerServer(spec, settings=...)` and publishes
+   version 0 of its weights with `set_parameters(0, model.get_weights())`.
+2. An actor calls `get_settings()` (a dict: what to build; learner.py documents it), then
+   `get_parameters(-1)`, which retries with exponential back-off until the learner
    is up and has published weights (bounded by a deadline), and loads the weights it gets.
 3. The actor plays T = spec.unroll_length agent steps and calls `send_unroll(unroll)`. The answer
    carries the learner's newest version; when it is newer than the actor's, the actor calls
@@ -14,7 +15,9 @@ The learner owns a `LearnerServer`; every actor owns an `ActorClient` pointed at
    ...)`. While the queue is full, SendUnroll waits: actors slow down to the learner's pace and
    no unroll is ever dropped. `server.counters()` says how many unrolls and steps were queued.
 5. At the end the learner calls `request_stop()`: every later answer carries stop=True and the
-   actors exit. An unroll answered with stop=True was not queued.
+   actors exit. An unroll answered with stop=True was not queued. `unstopped_actors()`
+   names the recently active actors that have not been told yet, so the learner can wait for
+   them before it closes the server.
 
 The unroll layout (T steps, observations H x W x C, A actions, U LSTM units) is documented
 field by field in impala.proto; `UNROLL_DTYPES` and `UnrollSpec.shapes()` are its one
@@ -29,6 +32,7 @@ on a network you trust.
 
 import concurrent.futures
 import dataclasses
+import json
 import math
 import queue
 import threading
@@ -138,8 +142,8 @@ def encode_unroll(unroll, actor_id=0):
 
     Arrays are converted to their wire dtype when numpy calls that a same-kind cast (float64
     rewards become float32); a conversion across kinds (float actions) raises ValueError.
-    `unroll["episodes"]` (list of dicts with episode_return, length, frames, x_progress) and
-    `unroll["actor_id"]` are optional.
+    `unroll["episodes"]` (list of dicts with episode_return, length, frames, x_progress),
+    `unroll["actor_id"]`, `last_action`, `last_reward` and `truncation_values` are optional.
     """
     message = impala_pb2.Unroll(actor_id=int(unroll.get("actor_id", actor_id)),
                                 parameter_version=int(unroll["parameter_version"]))
@@ -153,11 +157,19 @@ def encode_unroll(unroll, actor_id=0):
         getattr(message, name).CopyFrom(encode_array(array.astype(dtype, copy=False)))
     for episode in unroll.get("episodes", ()):
         message.episodes.add(**episode)
+    if "last_action" in unroll:
+        message.last_action = int(unroll["last_action"])
+    if "last_reward" in unroll:
+        message.last_reward = float(unroll["last_reward"])
+    if "truncation_values" in unroll:
+        message.truncation_values.CopyFrom(
+            encode_array(np.asarray(unroll["truncation_values"], np.float32)))
     return message
 
 
 def decode_unroll(message):
-    """Unroll message -> dict of numpy arrays plus actor_id, parameter_version, episodes.
+    """Unroll message -> dict of numpy arrays plus actor_id, parameter_version, episodes, and
+    last_action, last_reward, truncation_values where the actor sent them.
 
     Checks only that each array decodes; `validate_unroll` checks it against a spec.
     """
@@ -173,6 +185,14 @@ def decode_unroll(message):
         {"episode_return": episode.episode_return, "length": episode.length,
          "frames": episode.frames, "x_progress": episode.x_progress}
         for episode in message.episodes]
+    for name in ("last_action", "last_reward"):
+        if message.HasField(name):
+            unroll[name] = getattr(message, name)
+    if message.HasField("truncation_values"):
+        try:
+            unroll["truncation_values"] = decode_array(message.truncation_values)
+        except ValueError as error:
+            raise ValueError(f"truncation_values: {error}") from None
     return unroll
 
 
@@ -206,6 +226,19 @@ def validate_unroll(unroll, spec, latest_version):
         raise ValueError("terminated[t] is true where dones[t] is false")
     if not np.array_equal(unroll["episode_start"][1:], unroll["dones"]):
         raise ValueError("episode_start[t + 1] must equal dones[t]")
+    if "truncation_values" in unroll:
+        values = unroll["truncation_values"]
+        if values.dtype != np.float32 or values.shape != (spec.unroll_length,):
+            raise ValueError(f"truncation_values must be float32 of shape "
+                             f"({spec.unroll_length},), got {values.dtype.name} {values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError("truncation_values contains NaN or infinity")
+        if (values[~unroll["dones"] | unroll["terminated"]] != 0).any():
+            raise ValueError("truncation_values is non-zero at a step that was not truncated")
+    if "last_action" in unroll and not 0 <= unroll["last_action"] < spec.num_actions:
+        raise ValueError(f"last_action must lie in [0, {spec.num_actions})")
+    if "last_reward" in unroll and not math.isfinite(unroll["last_reward"]):
+        raise ValueError("last_reward is NaN or infinity")
     if len(unroll["episodes"]) != int(unroll["dones"].sum()):
         raise ValueError(f"{len(unroll['episodes'])} episode stats for "
                          f"{int(unroll['dones'].sum())} episode ends")
@@ -219,6 +252,7 @@ class _Servicer(impala_pb2_grpc.LearnerServicer):
 
     def SendUnroll(self, request, context):
         owner = self._owner
+        owner._seen(request.actor_id)
         try:
             unroll = decode_unroll(request)
             validate_unroll(unroll, owner.spec, owner.version)
@@ -228,6 +262,7 @@ class _Servicer(impala_pb2_grpc.LearnerServicer):
         while True:
             if owner._stop.is_set():
                 owner._count("unrolls_refused_after_stop")
+                owner._seen(request.actor_id, told_to_stop=True)
                 return impala_pb2.Ack(parameter_version=owner.version, stop=True)
             try:
                 owner.unroll_queue.put(unroll, timeout=_QUEUE_POLL_SECONDS)
@@ -241,15 +276,25 @@ class _Servicer(impala_pb2_grpc.LearnerServicer):
 
     def GetParameters(self, request, context):
         owner = self._owner
+        owner._seen(request.actor_id)
         with owner._lock:
             version, parameters = owner.version, owner._parameters
         if owner._stop.is_set():
+            owner._seen(request.actor_id, told_to_stop=True)
             return impala_pb2.Parameters(version=version, stop=True)
         if parameters is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the learner has not published parameters")
         if request.known_version == version:
             return impala_pb2.Parameters(version=version)
         return parameters
+
+    def GetSettings(self, request, context):
+        owner = self._owner
+        owner._seen(request.actor_id)
+        stop = owner._stop.is_set()
+        if stop:
+            owner._seen(request.actor_id, told_to_stop=True)
+        return impala_pb2.Settings(json=owner.settings_json, stop=stop)
 
 
 class LearnerServer:
@@ -261,12 +306,14 @@ class LearnerServer:
         queue_size: unrolls held before SendUnroll starts waiting for the learner.
         max_workers: concurrent RPCs; keep it above the number of actors, since each actor
             waiting on a full queue holds one.
+        settings: a JSON-serialisable dict every actor fetches with `get_settings()`.
 
     Raises OSError when it cannot listen on `bind`.
     """
 
-    def __init__(self, spec, bind="127.0.0.1:0", queue_size=64, max_workers=32):
+    def __init__(self, spec, bind="127.0.0.1:0", queue_size=64, max_workers=32, settings=None):
         self.spec = spec
+        self.settings_json = json.dumps(settings or {})
         self.unroll_queue = queue.Queue(maxsize=queue_size)
         self.version = -1  # Nothing published yet.
         self._parameters = None  # Parameters message for `version`, encoded once.
@@ -274,6 +321,8 @@ class LearnerServer:
         self._stop = threading.Event()
         self._counters = dict(unrolls_received=0, steps_received=0, unrolls_rejected=0,
                               unrolls_refused_after_stop=0)
+        self._last_seen = {}  # actor_id -> time.monotonic() of its latest call
+        self._told_to_stop = set()
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
             # Without this a second learner could silently share the port with the first.
@@ -305,6 +354,20 @@ class LearnerServer:
         """Unrolls queued/rejected/refused after stop, and agent steps queued, since start."""
         with self._lock:
             return dict(self._counters)
+
+    def unstopped_actors(self, active_within_s=30.0):
+        """Ids of the actors that called within the last `active_within_s` seconds and have
+        not yet been answered with stop=True."""
+        now = time.monotonic()
+        with self._lock:
+            return sorted(actor for actor, seen in self._last_seen.items()
+                          if now - seen <= active_within_s and actor not in self._told_to_stop)
+
+    def _seen(self, actor_id, told_to_stop=False):
+        with self._lock:
+            self._last_seen[actor_id] = time.monotonic()
+            if told_to_stop:
+                self._told_to_stop.add(actor_id)
 
     def _count(self, name, amount=1):
         with self._lock:
@@ -385,6 +448,18 @@ class ActorClient:
                 raise UnrollRejected(error.details()) from None
             raise
         return ack.parameter_version, ack.stop
+
+    def get_settings(self, deadline_s=None):
+        """Returns (settings dict, stop): the run's settings, parsed from JSON text."""
+        answer = self._call(self._stub.GetSettings,
+                            impala_pb2.SettingsRequest(actor_id=self.actor_id), deadline_s)
+        try:
+            settings = json.loads(answer.json) if answer.json else {}
+        except json.JSONDecodeError as error:
+            raise ValueError(f"the learner sent settings that are not JSON ({error})") from None
+        if not isinstance(settings, dict):
+            raise ValueError("the learner sent settings that are not a JSON object")
+        return settings, answer.stop
 
     def get_parameters(self, known_version=-1, deadline_s=None):
         """Returns (version, weights, stop); weights is None when `known_version` is current.
