@@ -87,7 +87,7 @@ def read_movie(path):
             names = set(archive.namelist())
             broken = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError):
-        raise cli.UserError(f"{path}: truncated or corrupt zip archive; re-record or re-download it") from None
+        raise cli.UserError(f"{path}: truncated or corrupt zip archive; copy or record it again") from None
     if broken is not None:
         raise cli.UserError(f"{path}: corrupt zip archive ({broken} fails its checksum)")
     if "Input Log.txt" not in names:
@@ -105,6 +105,8 @@ def read_movie(path):
         pads.append([movie.get_key(button, 0) for button in range(env_wrappers.NUM_BUTTONS)])
     if not has_frames or not pads:
         raise cli.UserError(f"{path}: the movie has zero frames")
+    if not start_state:
+        raise cli.UserError(f"{path}: the movie has no start state (Core.bin); it cannot be replayed")
     header_game = movie.get_game()
     try:
         game = env_wrappers.resolve_game(header_game)
@@ -138,6 +140,14 @@ def find_movies(replay_paths):
             movies.append(replay_path)
         else:
             problems.append((replay_path, "no such file or folder"))
+    return movies, problems
+
+
+def _find_some_movies(replay_paths):
+    """find_movies, but finding none at all is one UserError."""
+    movies, problems = find_movies(replay_paths)
+    if not movies:
+        raise cli.UserError("; ".join(f"{path}: {reason}" for path, reason in problems))
     return movies, problems
 
 
@@ -368,8 +378,6 @@ _PROGRESS = None  # a worker process's queue of replayed-frame counts
 def _init_worker(progress_queue):
     global _PROGRESS
     _PROGRESS = progress_queue
-    # Ctrl-C is the parent's to handle: it terminates the pool and removes temporary files.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _worker_parse_one(inputs, digest, settings, dataset_path):
@@ -391,7 +399,13 @@ def _run_jobs(jobs, settings, dataset_path, workers, progress):
     # One emulator per process (stable-retro's rule); 'spawn' starts each worker clean.
     context = multiprocessing.get_context("spawn")
     progress_queue = context.Queue()
-    pool = context.Pool(min(workers, len(jobs)), _init_worker, (progress_queue,))
+    # Ctrl-C is the parent's to handle (it terminates the pool and removes temporary files):
+    # workers start with SIGINT ignored, a disposition that survives their exec.
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        pool = context.Pool(min(workers, len(jobs)), _init_worker, (progress_queue,))
+    finally:
+        signal.signal(signal.SIGINT, handler)
     try:
         pending = [pool.apply_async(_worker_parse_one, (*job, settings, dataset_path)) for job in jobs]
         while pending:
@@ -438,7 +452,7 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
         if progress:
             tqdm.tqdm.write(f"error: {message}", file=sys.stderr)
 
-    movies, problems = find_movies(replay_path)
+    movies, problems = _find_some_movies(replay_path)
     for path, reason in problems:
         error(path, f"{path}: {reason}")
     jobs, stems = [], set()
@@ -470,8 +484,9 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
         dataset.mkdir(parents=True, exist_ok=True)
         bar = tqdm.tqdm(total=sum(len(inputs.pads) for inputs, _ in jobs), unit="frame",
                         desc="replaying", disable=not progress, smoothing=0.1)
+        results = _run_jobs(jobs, settings, dataset, workers, bar.update)
         try:
-            for result in _run_jobs(jobs, settings, dataset, workers, bar.update):
+            for result in results:
                 if "error" in result:
                     error(result["path"], result["error"])
                     continue
@@ -480,12 +495,13 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
                 manifest = _manifest(game, settings, entries)
                 _write_manifest(dataset, manifest)
         finally:
+            results.close()  # stops the workers first, so that none writes after the cleanup
             bar.close()
             _remove_temporaries(dataset)
     if progress:
         _print_summary(table, errors)
     if not table:
-        raise cli.UserError(f"no usable movie in {replay_path}: {len(errors)} failed (see above)")
+        raise cli.UserError(f"no usable movie: {len(errors)} failed (see above), nothing written")
     return manifest
 
 
@@ -515,7 +531,7 @@ def _print_summary(table, errors):
 def print_statistics(replay_path, action_set="full"):
     """Prints, per movie, its frames and how they map onto `action_set`; then the combinations
     that needed projection. Needs no ROM. Returns ({movie stem: projection_stats}, errors)."""
-    movies, problems = find_movies(replay_path)
+    movies, problems = _find_some_movies(replay_path)
     errors = [f"{path}: {reason}" for path, reason in problems]
     stats = {}
     for path in movies:
