@@ -510,8 +510,9 @@ def _manifest(game, settings, entries):
     totals = {key: sum(movie[key] for movie in movies) for key in ("frames", "frames_used", "steps")}
     for key in ("exact_frames", "projected_frames", "mixed_steps"):
         totals[key] = sum(movie["projection"][key] for movie in movies)
-    return {"format": FORMAT_VERSION, "game": game, "settings": settings, "totals": totals,
-            "movies": movies}
+    states = sorted({movie["state"] for movie in movies if movie["state"]})
+    return {"format": FORMAT_VERSION, "game": game, "states": states, "settings": settings,
+            "totals": totals, "movies": movies}
 
 
 def _print_summary(table, errors):

@@ -1,0 +1,74 @@
+"""The demonstration recorder: a human's keys end up in the movie; the search records movies that
+replay to the scores it writes down."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pygame
+
+import env_wrappers as ew
+import record_demonstrations
+import replay_parser
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_human_keys_become_the_movies_buttons(tmp_path):
+    """Headless (SDL_VIDEODRIVER=dummy, see conftest): keys posted as pygame events."""
+    script = {
+        10: [(pygame.KEYDOWN, pygame.K_RIGHT), (pygame.KEYDOWN, pygame.K_x)],
+        25: [(pygame.KEYUP, pygame.K_RIGHT), (pygame.KEYDOWN, pygame.K_UP), (pygame.KEYDOWN, pygame.K_z)],
+        30: [(pygame.KEYUP, pygame.K_x), (pygame.KEYUP, pygame.K_UP), (pygame.KEYUP, pygame.K_z),
+             (pygame.KEYDOWN, pygame.K_RETURN), (pygame.KEYDOWN, pygame.K_c)],
+        33: [(pygame.KEYUP, pygame.K_RETURN), (pygame.KEYUP, pygame.K_c)],
+        40: [(pygame.KEYDOWN, pygame.K_ESCAPE)],
+    }
+
+    def post_keys(frame):
+        for kind, key in script.get(frame, []):
+            pygame.event.post(pygame.event.Event(kind, key=key))
+
+    env = ew.make_retro(ew.DEFAULT_GAME)
+    try:
+        score, frames = record_demonstrations.play_human(
+            env, tmp_path / "human.bk2", fps=0, max_frames=500, before_frame=post_keys)
+    finally:
+        env.close()
+    assert frames == 40  # Esc ended it, before max_frames
+    pads = replay_parser.read_movie(tmp_path / "human.bk2").pads
+    held = [{ew.BUTTONS[i] for i in np.flatnonzero(pad)} for pad in pads]
+    assert held == ([set()] * 10 + [{"RIGHT", "B"}] * 15 + [{"B", "UP", "A"}] * 5
+                    + [{"START", "C"}] * 3 + [set()] * 7)
+
+
+def test_search_records_movies_that_replay_to_their_scores(tmp_path):
+    command = [sys.executable, str(ROOT / "record_demonstrations.py"), "--output", tmp_path,
+               "--movies", "2", "--frames", "240", "--baseline_episodes", "2", "--candidates", "3",
+               "--horizon", "12", "--commit", "4"]
+    result = subprocess.run(list(map(str, command)), capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    demos = json.loads((tmp_path / "demos.json").read_text())
+    assert [movie["file"] for movie in demos["movies"]] == [
+        "Airstriker-Genesis-v0-Level1-0000.bk2", "Airstriker-Genesis-v0-Level1-0001.bk2"]
+    assert demos["random_baseline"]["episodes"] == 2 and demos["total_frames"] == 480
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        ["demos.json"] + [movie["file"] for movie in demos["movies"]])  # no recording leftovers
+    manifest = replay_parser.parse_movies(tmp_path, tmp_path / "data", workers=1, progress=False)
+    for claimed, parsed in zip(demos["movies"], manifest["movies"]):
+        assert parsed["frames"] == claimed["frames"] == 240
+        assert parsed["score"] == claimed["score"]
+        assert f"score {claimed['score']:.0f} in 240 frames" in result.stdout
+    # Different plans per movie: the two demonstrations are not the same button sequence.
+    first, second = (replay_parser.read_movie(tmp_path / m["file"]).pads for m in demos["movies"])
+    assert not np.array_equal(first, second)
+
+
+def test_bad_flags_are_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "record_demonstrations.py"), "--output", str(tmp_path),
+         "--commit", "50", "--horizon", "10"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr == "error: --commit (50) must not exceed --horizon (10)\n"
