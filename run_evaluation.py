@@ -19,6 +19,7 @@ import time
 
 import imageio
 import numpy as np
+import stable_retro as retro
 from tqdm import tqdm
 
 import cli
@@ -110,7 +111,7 @@ def resolve_environment(args, model_folder):
         states = [env_config.state]
     elif args.state == "all":
         states = list(env_wrappers.SONIC2_ACTS) if game.startswith("SonicTheHedgehog2") else \
-            env_wrappers.retro.data.list_states(game, env_wrappers.retro.data.Integrations.ALL)
+            retro.data.list_states(game, retro.data.Integrations.ALL)
     else:
         states = [name.strip() for name in args.state.split(",") if name.strip()]
     for state in states:
@@ -199,21 +200,17 @@ def play_episode(env, policy, seed, on_step=None):
 
 
 class LiveView:
-    """--render: each agent step's full screen in a window, with the action and the return."""
+    """--render: each agent step's full screen in a window, with the action and the return.
+    The window opens here, before the progress bar, so a no-display notice stays one line."""
 
-    def __init__(self, title, env_config, scale, fps):
-        self.title, self.scale = title, scale
+    def __init__(self, title, env_config, screen_shape, scale, fps):
         self.action_names = env_wrappers.action_names(env_config.action_set)
         self.reward_scale = env_config.reward_scale
         self.fps = 60.0 / env_config.frame_skip if fps is None else fps
-        self.window, self.tried = None, False
+        self.window = display.open_window(title, screen_shape, scale)
 
     def start(self, env, heading):
         self.env, self.heading, self.episode_return = env, heading, 0.0
-        if not self.tried:
-            self.tried = True
-            self.window = display.open_window(
-                self.title, env.unwrapped.get_screen().shape, self.scale)
 
     def step(self, action, reward):
         self.episode_return += reward / self.reward_scale  # as the report counts it
@@ -222,26 +219,57 @@ class LiveView:
         lines = [self.heading,
                  f"action {self.action_names[action]}    return {self.episode_return:g}"]
         if not self.window.show(self.env.unwrapped.get_screen(), lines):
-            print("window closed; the evaluation goes on without it", file=sys.stderr)
+            tqdm.write("window closed; the evaluation goes on without it", file=sys.stderr)
             self.window = None
             return
         self.window.tick(self.fps)
 
 
-def write_video(path, emulator, state, make_policy, seed, frame_skip):
-    """Plays the chosen episode again (it is deterministic given its seed) and streams every
-    agent step's full-resolution screen to `path`, so no episode's frames stay in memory.
-    Returns the episode statistics of the replay."""
+def play_episodes(args, label, make_policy, states, emulator, live, progress):
+    """Plays --episodes episodes of one policy; returns their report rows."""
+    record_path = args.record_path
+    if record_path is not None and label == "random" and args.model_name is not None:
+        record_path = os.path.join(record_path, "random")
+    rows = []
+    for episode in range(args.episodes):
+        seed = args.seed + episode
+        env = emulator.get(states[episode % len(states)], record_path)
+        movie = None
+        if record_path is not None:
+            # Number the movie after the episode, whatever stable-retro counted so far.
+            env.unwrapped.movie_id = episode
+            movie = os.path.join(
+                record_path, f"{env.unwrapped.gamename}-{state_label(env)}-{episode:06d}.bk2")
+        if live is not None:
+            live.start(env, f"{label}  episode {episode}  {state_label(env)}")
+        statistics = play_episode(env, make_policy(seed), seed, live.step if live else None)
+        rows.append(episode_row(episode, seed, state_label(env), statistics, movie))
+        progress.set_postfix({f"{label} return": f"{statistics['return']:g}"})
+        progress.update()
+    return rows
+
+
+def write_video(path, chosen, label, rows, make_policy, states, emulator, env_config):
+    """Plays episode `chosen` (default: the best) again, as deterministic as it was given its
+    seed, streaming every agent step's full-resolution screen to `path`, so no episode's frames
+    pile up in memory. Returns the report's "video" entry."""
+    if chosen is None:
+        chosen = max(range(len(rows)), key=lambda i: (rows[i]["return"], -i))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fps = 60.0 / frame_skip
+    fps = 60.0 / env_config.frame_skip  # real time
     if path.lower().endswith(".gif"):
         writer = imageio.get_writer(path, duration=1000.0 / fps, loop=0)
     else:
         writer = imageio.get_writer(path, fps=fps)
-    env = emulator.get(state)
+    env = emulator.get(states[chosen % len(states)])
+    seed = rows[chosen]["seed"]
     with writer:
-        return play_episode(env, make_policy(seed), seed,
-                            lambda action, reward: writer.append_data(env.unwrapped.get_screen()))
+        replay = play_episode(env, make_policy(seed), seed,
+                              lambda action, reward: writer.append_data(env.unwrapped.get_screen()))
+    if replay["return"] != rows[chosen]["return"]:
+        print(f"warning: the video's replay of episode {chosen} scored {replay['return']:g}, "
+              f"not {rows[chosen]['return']:g}", file=sys.stderr)
+    return {"path": path, "policy": label, "episode": chosen, "frames": int(replay["length"])}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -341,39 +369,20 @@ def main(argv=None):
     name = args.model_name or "random"
 
     emulator = OneEmulator(env_config)
-    live = LiveView(f"{name} on {env_config.game}", env_config, args.render_scale,
-                    args.render_fps) if args.render else None
-    results = {label: [] for label in policies}
+    live = None
     try:
+        if args.render:
+            screen_shape = emulator.get(states[0]).unwrapped.get_screen().shape
+            live = LiveView(f"{name} on {env_config.game}", env_config, screen_shape,
+                            args.render_scale, args.render_fps)
         with tqdm(total=args.episodes * len(policies), unit="episode", desc=name) as progress:
-            for label, make_policy in policies.items():
-                record_path = args.record_path
-                if record_path is not None and label == "random" and args.model_name:
-                    record_path = os.path.join(record_path, "random")
-                for episode in range(args.episodes):
-                    seed = args.seed + episode
-                    env = emulator.get(states[episode % len(states)], record_path)
-                    movie = None
-                    if record_path is not None:
-                        # Number the movie after the episode, whatever stable-retro counted.
-                        env.unwrapped.movie_id = episode
-                        movie = os.path.join(record_path, f"{env.unwrapped.gamename}-"
-                                             f"{state_label(env)}-{episode:06d}.bk2")
-                    on_step = None
-                    if live is not None:
-                        live.start(env, f"{label}  episode {episode}  {state_label(env)}")
-                        on_step = live.step
-                    statistics = play_episode(env, make_policy(seed), seed, on_step)
-                    results[label].append(
-                        episode_row(episode, seed, state_label(env), statistics, movie))
-                    progress.set_postfix({f"{label} return": f"{statistics['return']:g}"})
-                    progress.update()
-        emulator.close()
-
+            results = {label: play_episodes(args, label, make_policy, states, emulator, live,
+                                            progress)
+                       for label, make_policy in policies.items()}
         report = {
             "settings": {
                 "model_name": args.model_name, "game": env_config.game,
-                "states": [s or "default" for s in states], "episodes": args.episodes,
+                "states": [state or "default" for state in states], "episodes": args.episodes,
                 "max_steps": args.max_steps, "greedy": args.greedy, "seed": args.seed,
                 "baseline": args.baseline, "env": env_config.to_dict(),
                 "model_config": {k: v for k, v in model_config.items() if k != "env"},
@@ -385,22 +394,15 @@ def main(argv=None):
             random_mean = report["policies"]["random"]["summary"]["return"]["mean"]
             model_mean = report["policies"]["model"]["summary"]["return"]["mean"]
             report["ratio_to_random"] = model_mean / random_mean if random_mean > 0 else None
-
         if args.video is not None:
+            # The model's episode; the baseline's when it plays alone.
             label = next(iter(policies))
-            rows = results[label]
-            chosen = args.video_episode
-            if chosen is None:
-                chosen = max(range(len(rows)), key=lambda i: (rows[i]["return"], -i))
-            replay = write_video(args.video, emulator, states[chosen % len(states)],
-                                 policies[label], rows[chosen]["seed"], env_config.frame_skip)
-            if replay["return"] != rows[chosen]["return"]:
-                print(f"warning: the video's replay of episode {chosen} scored "
-                      f"{replay['return']:g}, not {rows[chosen]['return']:g}", file=sys.stderr)
-            report["video"] = {"path": args.video, "policy": label, "episode": chosen,
-                               "frames": int(replay["length"])}
+            report["video"] = write_video(args.video, args.video_episode, label, results[label],
+                                          policies[label], states, emulator, env_config)
     finally:
         emulator.close()
+        if live is not None and live.window is not None:
+            live.window.close()
 
     print_report(report)
     if "video" in report:
