@@ -32,8 +32,15 @@ from cli import UserError
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a mistyped flag is one `error:` line like every other bad input."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see --help)")
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace_path", default=".",
                         help="folder holding model/ (read) and results/ (written)")
     parser.add_argument("--model_name", default=None,
@@ -122,25 +129,24 @@ def resolve_environment(args, model_folder):
 
 
 class OneEmulator:
-    """Holds the process's one emulator, re-making it only when the start state or the
-    recording folder changes (stable-retro allows one emulator per process)."""
+    """Gives every episode a freshly made environment. An episode is then a function of its
+    seed alone, whatever played before it (so the baseline's episodes are the model's, and the
+    video's replay is the episode), for ~0.15 s per episode. stable-retro allows one emulator
+    per process, so the previous one is closed first; closing also finishes its .bk2 movie."""
 
     def __init__(self, env_config):
         self.env_config = env_config
-        self.env, self.key = None, None
+        self.env = None
 
-    def get(self, state, record_path=None):
-        if (state, record_path) != self.key:
-            self.close()
-            self.env = self.env_config.replace(state=state).make(record_path=record_path)
-            self.key = (state, record_path)
+    def fresh(self, state, record_path=None):
+        self.close()
+        self.env = self.env_config.replace(state=state).make(record_path=record_path)
         return self.env
 
     def close(self):
-        # Closing also finishes the last .bk2 movie.
         if self.env is not None:
             self.env.close()
-        self.env, self.key = None, None
+        self.env = None
 
 
 def state_label(env):
@@ -175,7 +181,8 @@ def find_model(args):
     available = nw.list_models(args.workspace_path)
     if args.model_name not in available:
         where = os.path.join(args.workspace_path, "model")
-        listing = f"available: {', '.join(available)}" if available else "there are none yet"
+        listing = (f"available: {', '.join(available)}" if available
+                   else "there are none there (check --workspace_path)")
         raise UserError(f"no model {args.model_name!r} in {where}; {listing}")
     return folder
 
@@ -233,7 +240,7 @@ def play_episodes(args, label, make_policy, states, emulator, live, progress):
     rows = []
     for episode in range(args.episodes):
         seed = args.seed + episode
-        env = emulator.get(states[episode % len(states)], record_path)
+        env = emulator.fresh(states[episode % len(states)], record_path)
         movie = None
         if record_path is not None:
             # Number the movie after the episode, whatever stable-retro counted so far.
@@ -261,7 +268,7 @@ def write_video(path, chosen, label, rows, make_policy, states, emulator, env_co
         writer = imageio.get_writer(path, duration=1000.0 / fps, loop=0)
     else:
         writer = imageio.get_writer(path, fps=fps)
-    env = emulator.get(states[chosen % len(states)])
+    env = emulator.fresh(states[chosen % len(states)])
     seed = rows[chosen]["seed"]
     with writer:
         replay = play_episode(env, make_policy(seed), seed,
@@ -372,7 +379,7 @@ def main(argv=None):
     live = None
     try:
         if args.render:
-            screen_shape = emulator.get(states[0]).unwrapped.get_screen().shape
+            screen_shape = emulator.fresh(states[0]).unwrapped.get_screen().shape
             live = LiveView(f"{name} on {env_config.game}", env_config, screen_shape,
                             args.render_scale, args.render_fps)
         with tqdm(total=args.episodes * len(policies), unit="episode", desc=name) as progress:

@@ -136,6 +136,16 @@ def test_random_baseline_plays_the_same_episodes_and_gives_a_ratio(workspace, fu
     assert any(name.startswith("random-seed7") for name in os.listdir(workspace / "results"))
 
 
+def test_an_episode_depends_on_its_seed_alone_not_on_the_episodes_before_it(workspace):
+    three = evaluate(workspace, "--baseline", "random", "--episodes", "3", "--max_steps", "400",
+                     "--seed", "0")
+    alone = evaluate(workspace, "--baseline", "random", "--episodes", "1", "--max_steps", "400",
+                     "--seed", "1")
+    after_another = three["policies"]["random"]["episodes"][1]
+    assert after_another["seed"] == 1
+    assert {**after_another, "episode": 0} == alone["policies"]["random"]["episodes"][0]
+
+
 def test_video_holds_one_frame_per_agent_step_of_the_chosen_episode(workspace, full_run):
     episodes = full_run["policies"]["model"]["episodes"]
     best = max(range(2), key=lambda i: (episodes[i]["return"], -i))
@@ -223,6 +233,8 @@ def test_bad_input_is_one_line_and_status_2(workspace):
 
 @pytest.mark.parametrize("flags, message", [
     ([], "nothing to evaluate"),
+    (["--baseline", "random", "--episodes", "two"], "invalid int value: 'two'"),
+    (["--baseline", "best"], "invalid choice: 'best'"),
     (["--baseline", "random", "--video", "out.avi"], ".mp4 or .gif"),
     (["--baseline", "random", "--video", "v.mp4", "--episodes", "2", "--video_episode", "2"],
      "0..1"),
