@@ -239,6 +239,9 @@ def replay_movie(inputs, settings, progress=lambda frames: None):
     """
     frame_skip, action_set = settings["frame_skip"], settings["action_set"]
     retro_env = _retro_env(inputs.game, settings)
+    if not retro_env.em.set_state(inputs.start_state):  # RetroEnv.reset would ignore this
+        raise cli.UserError(f"{inputs.path}: its start state does not load in the emulator "
+                            "(corrupt Core.bin?); record or copy it again")
     retro_env.initial_state = inputs.start_state
     retro_env.reset()
 

@@ -194,6 +194,7 @@ def mixed_folder(tmp_path_factory, game_over_movie):
     (folder / "notes.bk2").write_text("not a movie\n")
     log = zipfile.ZipFile(good).read("Input Log.txt").decode().splitlines()
     write_variant(good, folder / "empty.bk2", Input_Log_txt="\n".join(log[:2] + ["[/Input]"]))
+    write_variant(good, folder / "badstate.bk2", Core_bin=bytes(4096))
     header = zipfile.ZipFile(good).read("Header.txt").decode()
     write_variant(good, folder / "sonic.bk2",
                   Header_txt=header.replace(ew.DEFAULT_GAME, "SonicTheHedgehog2-Genesis"))
@@ -205,15 +206,16 @@ def test_bad_movies_are_reported_and_the_good_ones_still_parsed(mixed_folder, tm
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 4
+    assert len(errors) == 5
     expected = {"truncated.bk2": "truncated or corrupt zip", "notes.bk2": "not a .bk2 movie",
-                "empty.bk2": "zero frames", "sonic.bk2": "python -m stable_retro.import"}
+                "empty.bk2": "zero frames", "sonic.bk2": "python -m stable_retro.import",
+                "badstate.bk2": "start state does not load"}
     for name, reason in expected.items():
         line, = [line for line in errors if name in line]
         assert reason in line
     assert sorted(path.name for path in tmp_path.iterdir()) == ["good-a.npz", "good-b.npz", "manifest.json"]
     assert [episode.name for episode in replay_parser.load_dataset(tmp_path)] == ["good-a", "good-b"]
-    assert "2 usable, 4 failed" in result.stdout
+    assert "2 usable, 5 failed" in result.stdout
 
     # A second run replays nothing already parsed.
     before = {path: path.stat().st_mtime_ns for path in tmp_path.glob("*.npz")}
