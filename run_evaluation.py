@@ -243,7 +243,7 @@ def play_episodes(args, label, make_policy, states, emulator, live, progress):
         env = emulator.fresh(states[episode % len(states)], record_path)
         movie = None
         if record_path is not None:
-            # Number the movie after the episode, whatever stable-retro counted so far.
+            # A fresh environment numbers its movies from 0; name this one after the episode.
             env.unwrapped.movie_id = episode
             movie = os.path.join(
                 record_path, f"{env.unwrapped.gamename}-{state_label(env)}-{episode:06d}.bk2")
