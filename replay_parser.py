@@ -432,7 +432,8 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
     Movies already in the dataset with the same sha256 are skipped (the settings are the
     dataset's: a dataset parsed with other settings is refused). Bad movies are reported one
     line each and the others still parsed. `progress` shows a progress bar over frames and a
-    summary table. Returns the manifest; raises UserError when no movie is usable.
+    summary table. Returns the manifest, plus "errors": this run's one-line messages for the
+    movies it could not use. Raises UserError when no movie is usable.
     """
     env_wrappers.EnvConfig(frame_skip=frame_skip, obs_size=obs_size, grayscale=grayscale,
                            action_set=action_set)  # validates the settings
@@ -451,7 +452,7 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
     table, errors = [], []
 
     def error(path, message):
-        errors.append(pathlib.Path(path).name)
+        errors.append((pathlib.Path(path).name, message))
         if progress:
             tqdm.tqdm.write(f"error: {message}", file=sys.stderr)
 
@@ -484,6 +485,7 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
             jobs.append((inputs, digest))
 
     if jobs:
+        created = not dataset.exists()
         dataset.mkdir(parents=True, exist_ok=True)
         bar = tqdm.tqdm(total=sum(len(inputs.pads) for inputs, _ in jobs), unit="frame",
                         desc="replaying", disable=not progress, smoothing=0.1)
@@ -501,11 +503,14 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
             results.close()  # stops the workers first, so that none writes after the cleanup
             bar.close()
             _remove_temporaries(dataset)
+            if created and not any(dataset.iterdir()):
+                dataset.rmdir()
     if progress:
         _print_summary(table, errors)
     if not table:
-        raise cli.UserError(f"no usable movie: {len(errors)} failed (see above), nothing written")
-    return manifest
+        reasons = "see above" if progress else "; ".join(message for _, message in errors)
+        raise cli.UserError(f"no usable movie: {len(errors)} failed ({reasons})")
+    return dict(manifest, errors=[message for _, message in errors])
 
 
 def _manifest(game, settings, entries):
@@ -523,7 +528,7 @@ def _print_summary(table, errors):
     for status, entry in table:
         print(f"{entry['name']:<58} {status:<24} {entry['frames_used']:>8} {entry['steps']:>7} "
               f"{entry['score']:>9.0f}")
-    for name in errors:
+    for name, _ in errors:
         print(f"{name:<58} {'failed (error above)':<24} {'-':>8} {'-':>7} {'-':>9}")
     print(f"{len(table)} usable, {len(errors)} failed")
 

@@ -272,3 +272,13 @@ def test_ctrl_c_leaves_no_partial_file(tmp_path):
     for path in tmp_path.glob("*.npz"):
         with np.load(path) as arrays:
             assert len(arrays["observations"]) == len(arrays["actions"]) == len(arrays["dones"]) > 0
+
+
+def test_the_python_api_reports_bad_movies_in_its_result(mixed_folder, tmp_path):
+    manifest = replay_parser.parse_movies([mixed_folder / "good-b.bk2", mixed_folder / "truncated.bk2"],
+                                          tmp_path / "data", workers=1, progress=False)
+    assert [movie["name"] for movie in manifest["movies"]] == ["good-b"]
+    error, = manifest["errors"]
+    assert "truncated.bk2: truncated or corrupt zip" in error
+    with pytest.raises(UserError, match="empty.bk2: the movie has zero frames"):
+        replay_parser.parse_movies(mixed_folder / "empty.bk2", tmp_path / "other", progress=False)
