@@ -1,0 +1,204 @@
+"""IMPALA throughput: env frames/s of learner + actors against one raw emulator, same run.
+
+    python bench/impala_speed.py [--actors 2] [--seconds 60] [--unroll_length 20] [--batch_size 4]
+
+1. Raw: stable-retro's own env stepped one frame at a time in this process (idle machine).
+2. Where the time goes, measured in this process, one cost at a time, in CPU milliseconds per
+   agent step (frame skip 4): emulation (make_env's step), inference (Agent.act, batch 1),
+   serialization (encode + decode + validate of an unroll, per step), parameter sync (learner
+   publishes 1 version per update; every actor fetches it and loads it), learner step (one
+   V-trace update on B unrolls of T, per step). Their sum against the cores gives a ceiling.
+3. End to end: learner.py and N actor.py processes from scratch (default settings: 84x84 RGB,
+   Nature CNN + 256-unit LSTM, 23 actions). After the first status line (warm-up) it counts
+   env frames (frame skip counted) trained on and received per second, then stops the learner
+   with SIGTERM and checks its final accounting: received = trained on + left in the queue.
+"""
+
+import argparse
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np
+
+import env_wrappers
+
+STATUS = re.compile(r"update (\d+) \| frames (\d+) \(received (\d+)\)")
+ACCOUNTING = re.compile(r"frames received (\d+), trained on (\d+), not trained on (\d+)")
+
+
+def raw_frames_per_second(frames=10_000):
+    env = env_wrappers.make_retro(env_wrappers.DEFAULT_GAME)
+    env.reset()
+    masks = np.random.default_rng(0).integers(0, 2, (frames, env_wrappers.NUM_BUTTONS), np.uint8)
+    masks[:, env_wrappers.BUTTONS.index("START")] = 0  # START pauses the game
+    start = time.perf_counter()
+    for mask in masks:
+        if env.step(mask)[2]:
+            env.reset()
+    elapsed = time.perf_counter() - start
+    env.close()
+    return frames / elapsed
+
+
+def timed(function, repeats):
+    function()  # warm-up (tracing, caches)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - start) / repeats * 1000.0
+
+
+def component_costs(unroll_length, batch_size, actors):
+    """CPU ms per agent step of each part of the pipeline, measured one at a time."""
+    import keras
+
+
+    import actor
+    import impala_pb2
+    import learner
+    import network as nw
+    import transport
+    from agent import Agent
+
+    env_config = env_wrappers.EnvConfig()
+    network = nw.create_network(nw.NetworkConfig(num_actions=env_config.num_actions),
+                                env_config.observation_shape, seed=0)
+    env = env_config.make()
+    env.reset(seed=0)
+    agent = Agent(network, 1, seed=0)
+    observation = np.zeros((1, *env_config.observation_shape), np.uint8)
+
+    def emulate():
+        if any(env.step(env.action_space.sample())[2:4]):
+            env.reset()
+    costs = {"emulation (4 frames + preprocessing)": timed(emulate, 300),
+             "inference (Agent.act, batch 1)": timed(lambda: agent.act(observation), 300)}
+    collector = actor.UnrollCollector(env, agent, unroll_length, [None], 0)
+    unrolls = [collector.collect(0) for _ in range(batch_size)]
+    spec = transport.UnrollSpec(unroll_length, env_config.observation_shape,
+                                env_config.num_actions, network.config.lstm_units)
+
+    def serialize():
+        wire = transport.encode_unroll(unrolls[0]).SerializeToString()
+        transport.validate_unroll(
+            transport.decode_unroll(impala_pb2.Unroll.FromString(wire)), spec, 0)
+    costs["serialization (unroll, per step)"] = timed(serialize, 20) / unroll_length
+
+    weights = network.get_weights()
+
+    def publish():
+        message = impala_pb2.Parameters(version=1, weights=[
+            transport.encode_array(array) for array in network.get_weights()])
+        return message.SerializeToString()
+    wire = publish()
+
+    def fetch():
+        message = impala_pb2.Parameters.FromString(wire)
+        network.set_weights([transport.decode_array(tensor) for tensor in message.weights])
+    steps_per_update = unroll_length * batch_size
+    # Per update: one publication, and each actor fetches (at most) that one version.
+    costs["parameter sync (per step)"] = (timed(publish, 5) + actors * timed(fetch, 5)) \
+        / steps_per_update
+    update = learner.make_update(network, keras.optimizers.Adam(1e-4), learner.LearnerConfig(
+        unroll_length=unroll_length, batch_size=batch_size))
+    batch = learner.stack_unrolls(unrolls)
+    costs["learner step (per step)"] = timed(lambda: update(batch), 5) / steps_per_update
+    env.close()
+    network.set_weights(weights)
+    return costs
+
+
+def end_to_end(actors, seconds, unroll_length, batch_size):
+    """Runs learner + actors; returns (trained frames/s, received frames/s, accounting)."""
+    python = sys.executable
+    workspace = tempfile.mkdtemp(prefix="impala_speed_")
+    flags = ["--workspace_path", workspace, "--unroll_length", str(unroll_length),
+             "--batch_size", str(batch_size), "--total_frames", str(10**12),
+             "--save_every", str(10**9)]
+    learner_process = subprocess.Popen(
+        [python, "-u", str(ROOT / "learner.py"), "--bind", "127.0.0.1:0", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    actor_processes = []
+    try:
+        port = None
+        for line in learner_process.stdout:
+            if line.startswith("listening on "):
+                port = line.strip().rsplit(":", 1)[1]
+                break
+        if port is None:
+            raise RuntimeError("the learner did not start")
+        for actor_id in range(actors):
+            actor_processes.append(subprocess.Popen(
+                [python, str(ROOT / "actor.py"), "--learner_address", f"127.0.0.1:{port}",
+                 "--actor_id", str(actor_id), *flags],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        samples, stop_at = [], None
+        for line in learner_process.stdout:
+            match = STATUS.search(line)
+            if match:
+                samples.append((time.monotonic(), int(match[2]), int(match[3])))
+                print("  " + line.strip(), flush=True)
+                if stop_at is None:
+                    stop_at = time.monotonic() + seconds
+                elif time.monotonic() >= stop_at:
+                    break
+        learner_process.send_signal(signal.SIGTERM)
+        accounting = None
+        for line in learner_process.stdout:
+            match = ACCOUNTING.search(line)
+            if match:
+                accounting = tuple(int(value) for value in match.groups())
+        learner_process.wait(timeout=60)
+    finally:
+        for process in [learner_process, *actor_processes]:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    (t0, trained0, received0), (t1, trained1, received1) = samples[0], samples[-1]
+    return (trained1 - trained0) / (t1 - t0), (received1 - received0) / (t1 - t0), accounting
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--actors", type=int, default=2, help="actor processes")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="measured time after warm-up")
+    parser.add_argument("--unroll_length", type=int, default=20, help="T")
+    parser.add_argument("--batch_size", type=int, default=4, help="B")
+    args = parser.parse_args()
+
+    raw = max(raw_frames_per_second() for _ in range(2))
+    print(f"raw stable-retro, one process   : {raw:8.0f} frames/s")
+    print("CPU ms per agent step (4 frames), measured one at a time:")
+    costs = component_costs(args.unroll_length, args.batch_size, args.actors)
+    for name, value in costs.items():
+        print(f"  {name:38s}: {value:6.2f}")
+    total = sum(costs.values())
+    ceiling = os.cpu_count() * 1000.0 / total * 4
+    print(f"  {'sum':38s}: {total:6.2f}  -> ceiling on {os.cpu_count()} cores: "
+          f"{ceiling:.0f} frames/s")
+    print(f"end to end: learner + {args.actors} actors, T={args.unroll_length}, "
+          f"B={args.batch_size}, {args.seconds:.0f} s after warm-up")
+    trained, received, accounting = end_to_end(args.actors, args.seconds, args.unroll_length,
+                                               args.batch_size)
+    print(f"env frames/s trained on (learner): {trained:8.0f}  ({trained / raw:.2f}x raw)")
+    print(f"env frames/s received (actors)   : {received:8.0f}  ({received / raw:.2f}x raw)")
+    if accounting:
+        received_total, trained_total, left = accounting
+        verdict = "none dropped" if received_total == trained_total + left else "MISMATCH"
+        print(f"final accounting: received {received_total} = trained on {trained_total} + "
+              f"left in queue {left}: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

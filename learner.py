@@ -1,0 +1,506 @@
+"""IMPALA learner: trains the CNN-LSTM on unrolls that actors (actor.py) send over gRPC.
+
+    python learner.py --pretrained_model supervised_model_3 --total_frames 5000000
+    python learner.py --pretrained_model none --game Airstriker-Genesis-v0   # from scratch
+    python learner.py --resume                     # the newest reinforcement_model_<update>
+
+It listens (`--bind`, 127.0.0.1:50051 by default), publishes its settings and weights, takes
+batches of B unrolls of T agent steps from the server's bounded queue, computes V-trace targets
+and applies one gradient step per batch, publishing each new version of the weights. Actors
+wait while the queue is full, so nothing is ever dropped; the frames received, trained on and
+left over at the end are counted and printed.
+
+The settings actors fetch (`GetSettings`, JSON) are a dict:
+    env: EnvConfig fields; states: the start states an actor samples one per episode from
+    (None: the game's default); network: NetworkConfig fields; observation_shape: [H, W, C];
+    unroll_length: T.
+
+Files: <workspace>/model/reinforcement_model_<update>/ (a model folder as network.py describes,
+plus the optimizer; config.json carries kind, update, frames, pretrained, states and run_name),
+<workspace>/tensorboard/<run_name>/ (TensorBoard; the step axis is env frames trained on).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse
+import dataclasses
+import queue
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import cli
+import env_wrappers
+import network as nw
+import transport
+import vtrace
+from cli import UserError
+
+CHECKPOINT_PREFIX = "reinforcement_model_"
+DEFAULT_BIND = "127.0.0.1:50051"
+STATUS_EVERY_S = 10.0  # console line and throughput charts
+QUIET_WARNING_S = 60.0  # say so when no unroll has arrived for this long
+
+
+def setting(default, help):
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerConfig:
+    """What the update does (each field's help is its command-line flag's). Losses are means
+    over the T x B steps of a batch, so the learning rate does not depend on T or B."""
+
+    unroll_length: int = setting(20, "T: agent steps per unroll")
+    batch_size: int = setting(4, "B: unrolls per update")
+    learning_rate: float = setting(3e-4, "Adam step size")
+    discount: float = setting(0.99, "gamma per agent step")
+    entropy_cost: float = setting(0.01, "weight of the entropy bonus")
+    baseline_cost: float = setting(0.5, "weight of the value loss")
+    kl_cost: float = setting(0.0, "weight of KL(pretrained policy || policy), which keeps the "
+                                  "policy near the demonstrations; 0 is off, > 0 needs "
+                                  "--pretrained_model")
+    max_grad_norm: float = setting(40.0, "clip gradients to this global norm")
+    clip_rho_threshold: float = setting(1.0, "V-trace rho-bar: clips importance weights in "
+                                             "the value targets")
+    clip_pg_rho_threshold: float = setting(1.0, "V-trace: clips importance weights in the "
+                                                "policy gradient")
+    lambda_: float = setting(1.0, "V-trace trace factor lambda")
+    total_frames: int = setting(10_000_000, "stop after training on this many env frames "
+                                            "(frame skip counted)")
+    save_every: int = setting(1000, "updates between checkpoints (one is also written at the "
+                                    "end)")
+
+    def __post_init__(self):
+        problems = [f"{name} must be at least 1 (got {getattr(self, name)})"
+                    for name in ("unroll_length", "batch_size", "total_frames", "save_every")
+                    if getattr(self, name) < 1]
+        problems += [f"{name} must be positive (got {getattr(self, name)})"
+                     for name in ("learning_rate", "max_grad_norm", "clip_rho_threshold",
+                                  "clip_pg_rho_threshold") if not getattr(self, name) > 0]
+        problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
+                     for name in ("entropy_cost", "baseline_cost", "kl_cost")
+                     if not getattr(self, name) >= 0]
+        if not 0 < self.discount <= 1:
+            problems.append(f"discount must be in (0, 1] (got {self.discount})")
+        if not 0 <= self.lambda_ <= 1:
+            problems.append(f"lambda_ must be in [0, 1] (got {self.lambda_})")
+        if problems:
+            raise UserError("; ".join(problems))
+
+
+# ----------------------------------------------------------------------------------------------
+# The update: a plain function of one batch
+
+
+def stack_unrolls(unrolls):
+    """Decoded unrolls (transport.py's layout) -> one time-major batch of numpy arrays.
+
+    observations [T+1, B, H, W, C], episode_start [T+1, B], actions/rewards/dones/terminated/
+    truncation_values [T, B], behaviour_logits [T, B, A], initial_state_h/c [B, U],
+    last_action/last_reward [B] (0 where an actor did not send them).
+    """
+    batch = {name: np.stack([unroll[name] for unroll in unrolls], axis=1)
+             for name in ("observations", "episode_start", "actions", "rewards", "dones",
+                          "terminated", "behaviour_logits")}
+    for name in ("initial_state_h", "initial_state_c"):
+        batch[name] = np.stack([unroll[name] for unroll in unrolls])
+    steps = batch["actions"].shape[0]
+    batch["truncation_values"] = np.stack(
+        [unroll.get("truncation_values", np.zeros(steps, np.float32)) for unroll in unrolls],
+        axis=1)
+    batch["last_action"] = np.array([unroll.get("last_action", 0) for unroll in unrolls], np.int32)
+    batch["last_reward"] = np.array([unroll.get("last_reward", 0.0) for unroll in unrolls],
+                                    np.float32)
+    return batch
+
+
+def unroll_network(network, batch):
+    """The network over a `stack_unrolls` batch: all T+1 observations from each unroll's carried
+    state, reset where episode_start is true, fed the previous action and reward the actor's
+    network saw. Returns logits [T+1, B, A], values [T+1, B], final state."""
+    prev_actions = tf.concat([batch["last_action"][None], batch["actions"]], axis=0)
+    prev_rewards = tf.concat([batch["last_reward"][None], batch["rewards"]], axis=0)
+    return network.unroll(batch["observations"], batch["episode_start"], prev_actions,
+                          prev_rewards, (batch["initial_state_h"], batch["initial_state_c"]))
+
+
+def make_update(network, optimizer, config, anchor=None):
+    """Returns `update(batch) -> metrics`, one compiled gradient step on a `stack_unrolls` batch.
+
+    The network runs as `unroll_network` says; step T only gives the bootstrap value V(x_T).
+    Discounts: 0 after a step that ended its episode. A game over bootstraps from nothing; a
+    time-limit truncation bootstraps from the actor's value of the episode's real last
+    observation (truncation_values, folded into the reward as gamma * V), since x_{t+1} there
+    is already the next episode's first observation.
+    `anchor`: the frozen pretrained network for the KL term (required when kl_cost > 0); it
+    starts from the same carried state, which is exact before fine-tuning moves away from it.
+    """
+    if config.kl_cost > 0 and anchor is None:
+        raise ValueError("kl_cost > 0 needs the pretrained network as anchor")
+
+    @tf.function
+    def update(batch):
+        not_done = 1.0 - tf.cast(batch["dones"], tf.float32)
+        discounts = config.discount * not_done
+        rewards = batch["rewards"] + config.discount * batch["truncation_values"]
+        with tf.GradientTape() as tape:
+            logits, values, _ = unroll_network(network, batch)
+            bootstrap_value, logits, values = values[-1], logits[:-1], values[:-1]
+            targets = vtrace.from_logits(
+                behaviour_logits=batch["behaviour_logits"], target_logits=logits,
+                actions=batch["actions"], discounts=discounts, rewards=rewards, values=values,
+                bootstrap_value=bootstrap_value, clip_rho_threshold=config.clip_rho_threshold,
+                clip_pg_rho_threshold=config.clip_pg_rho_threshold, lambda_=config.lambda_)
+            log_policy = tf.nn.log_softmax(logits)
+            entropy = -tf.reduce_mean(tf.reduce_sum(tf.exp(log_policy) * log_policy, -1))
+            policy_loss = -tf.reduce_mean(targets.target_action_log_probs * targets.pg_advantages)
+            value_loss = config.baseline_cost * 0.5 * tf.reduce_mean(
+                tf.square(targets.vs - values))
+            entropy_loss = -config.entropy_cost * entropy
+            kl = tf.constant(0.0)
+            if anchor is not None:
+                anchor_logits = tf.stop_gradient(unroll_network(anchor, batch)[0][:-1])
+                anchor_log_policy = tf.nn.log_softmax(anchor_logits)
+                kl = tf.reduce_mean(tf.reduce_sum(
+                    tf.exp(anchor_log_policy) * (anchor_log_policy - log_policy), -1))
+            kl_loss = config.kl_cost * kl
+            total_loss = policy_loss + value_loss + entropy_loss + kl_loss
+        variables = network.trainable_variables
+        gradients, grad_norm = tf.clip_by_global_norm(
+            tape.gradient(total_loss, variables), config.max_grad_norm)
+        optimizer.apply_gradients(zip(gradients, variables))
+        ratios = tf.exp(targets.log_rhos)
+        return {
+            "losses/policy": policy_loss, "losses/value": value_loss,
+            "losses/entropy": entropy_loss, "losses/kl": kl_loss, "losses/total": total_loss,
+            "losses/entropy_raw": entropy, "losses/kl_raw": kl,
+            "losses/grad_norm": grad_norm,
+            "vtrace/importance_ratio": tf.reduce_mean(ratios),
+            "vtrace/rho_clip_fraction": tf.reduce_mean(
+                tf.cast(ratios > config.clip_rho_threshold, tf.float32)),
+            "vtrace/pg_rho_clip_fraction": tf.reduce_mean(
+                tf.cast(ratios > config.clip_pg_rho_threshold, tf.float32)),
+            "vtrace/explained_variance": 1.0 - tf.math.reduce_variance(targets.vs - values)
+            / tf.maximum(tf.math.reduce_variance(targets.vs), 1e-8),
+            "vtrace/value_mean": tf.reduce_mean(values),
+        }
+
+    return update
+
+
+# ----------------------------------------------------------------------------------------------
+# Settings: command line, pretrained model or checkpoint
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports bad flags as one `error:` line (cli.run) instead of usage text."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see --help)")
+
+
+def build_parser():
+    parser = ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    add = parser.add_argument
+    add("--workspace_path", default=".", help="folder for model/, tensorboard/ and logs/")
+    add("--pretrained_model", default="none",
+        help="model folder to start from: a name under <workspace>/model/ or a path; 'none' "
+             "starts from scratch with --game/--state and default settings")
+    add("--resume", action="store_true",
+        help="continue from the newest <workspace>/model/reinforcement_model_<update>")
+    add("--game", default=None, help=f"stable-retro game id (default: the pretrained model's, "
+                                     f"else {env_wrappers.DEFAULT_GAME})")
+    add("--state", default=None,
+        help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
+             "state of other games); actors sample one per episode. Default: the model's")
+    add("--bind", default=DEFAULT_BIND,
+        help="HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on other machines (trusted "
+             "networks only: the channel is not encrypted); port 0 picks a free one")
+    add("--gpu", type=int, choices=(0, 1), default=0, help="1: train on the GPU if there is one")
+    add("--run_name", default=None,
+        help="TensorBoard run folder (default: reinforcement_<date-time>; --resume continues "
+             "the checkpoint's)")
+    add("--seed", type=int, default=0, help="seeds a from-scratch network's initial weights")
+    for field in dataclasses.fields(LearnerConfig):
+        add(f"--{field.name}", type=type(field.default), default=field.default,
+            help=f"{field.metadata['help']} (default {field.default})")
+    return parser
+
+
+def parse_args(argv=None):
+    """Parses the learner's flags; the actor's flags (shared launcher arguments) are ignored,
+    anything neither program knows is an error."""
+    import actor
+
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        _, rest = actor.build_parser().parse_known_args(unknown)
+        if rest:
+            raise UserError(f"unrecognized arguments: {' '.join(rest)} (see --help)")
+    config = LearnerConfig(**{field.name: getattr(args, field.name)
+                              for field in dataclasses.fields(LearnerConfig)})
+    host, _, port = args.bind.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise UserError(f"--bind {args.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")
+    return args, config
+
+
+def parse_states(game, state_arg, default):
+    """--state (one, 'A,B' or 'all') -> list of validated state names (None: game default)."""
+    if state_arg is None:
+        states = [default]
+    elif state_arg == "all":
+        states = list(env_wrappers.SONIC2_ACTS) if game.startswith("SonicTheHedgehog2") else \
+            env_wrappers.retro.data.list_states(game, env_wrappers.retro.data.Integrations.ALL)
+    else:
+        states = [name.strip() for name in state_arg.split(",") if name.strip()]
+    if not states:
+        raise UserError(f"--state {state_arg!r} names no state")
+    for state in states:
+        if state is not None:
+            env_wrappers.resolve_state(game, state)
+    return states
+
+
+def find_model_folder(workspace_path, name):
+    """A model folder given as a path or as a name under <workspace>/model/."""
+    for candidate in (name, os.path.join(workspace_path, "model", name)):
+        if os.path.isfile(os.path.join(candidate, nw.CONFIG_FILE)):
+            return os.path.abspath(candidate)
+    available = ", ".join(nw.list_models(workspace_path)) or "none"
+    raise UserError(f"no model folder {name!r} (as a path or under "
+                    f"{os.path.join(workspace_path, 'model')}; available: {available})")
+
+
+def choose_device(gpu):
+    """Trains on the GPU when asked and present; otherwise hides GPUs before any op runs."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpu and not gpus:
+        print("notice: --gpu 1 but no GPU is usable here; training on the CPU", flush=True)
+    if gpu and gpus:
+        for device in gpus:
+            tf.config.experimental.set_memory_growth(device, True)
+        return "GPU"
+    tf.config.set_visible_devices([], "GPU")
+    return "CPU"
+
+
+def load_start(args):
+    """Decides where training starts. Returns (network, env_config, states, meta, anchor):
+    meta has update, frames, pretrained (folder or None), run_name and resume_folder."""
+    meta = {"update": 0, "frames": 0, "pretrained": None, "run_name": args.run_name,
+            "resume_folder": None}
+    if args.resume:
+        folder = nw.newest_checkpoint(args.workspace_path, CHECKPOINT_PREFIX)
+        if folder is None:
+            raise UserError(f"--resume: no {CHECKPOINT_PREFIX}<update> folder under "
+                            f"{os.path.join(args.workspace_path, 'model')}; start without it")
+        network, env_config, saved = nw.load_model(folder)
+        meta.update(update=saved["update"], frames=saved["frames"], resume_folder=folder,
+                    pretrained=saved.get("pretrained"),
+                    run_name=args.run_name or saved.get("run_name"))
+        states = parse_states(env_config.game, args.state, env_config.state) \
+            if args.state else saved.get("states", [env_config.state])
+    elif args.pretrained_model != "none":
+        folder = find_model_folder(args.workspace_path, args.pretrained_model)
+        network, env_config, _ = nw.load_model(folder)
+        meta["pretrained"] = folder
+        states = parse_states(env_config.game, args.state, env_config.state)
+    else:
+        game = env_wrappers.resolve_game(args.game or env_wrappers.DEFAULT_GAME)
+        env_config = env_wrappers.EnvConfig(game=game)
+        states = parse_states(game, args.state, None)
+        network = nw.create_network(nw.NetworkConfig(num_actions=env_config.num_actions),
+                                    env_config.observation_shape, seed=args.seed)
+    if args.game and env_wrappers.resolve_game(args.game) != env_config.game:
+        raise UserError(f"--game {args.game} differs from the model's game {env_config.game}; "
+                        "a model plays the game it was trained on")
+    env_wrappers.check_rom(env_config.game)
+    env_config = env_config.replace(state=states[0])
+    anchor = None
+    if args.kl_cost > 0:
+        if meta["pretrained"] is None:
+            raise UserError("--kl_cost > 0 keeps the policy near a pretrained one: give "
+                            "--pretrained_model")
+        if not os.path.isdir(meta["pretrained"]):
+            raise UserError(f"the pretrained model {meta['pretrained']} (the KL anchor) is gone")
+        anchor = nw.load_model(meta["pretrained"])[0]
+    meta["run_name"] = meta["run_name"] or time.strftime("reinforcement_%Y%m%d-%H%M%S")
+    return network, env_config, states, meta, anchor
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop
+
+
+class StopRequest:
+    """Set by SIGINT/SIGTERM; the loop finishes its update, saves and tells actors to stop."""
+
+    def __init__(self):
+        self.reason = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.reason is None:  # a second signal (Ctrl-C and the launcher's TERM) changes nothing
+            self.reason = signal.Signals(signum).name
+            print(f"{self.reason}: stopping after this update, then saving", flush=True)
+
+    def __bool__(self):
+        return self.reason is not None
+
+
+def take_batch(unroll_queue, batch_size, stop, taken):
+    """Blocks until `batch_size` unrolls are appended to `taken` (returns True) or a stop is
+    requested (returns False; a partial batch stays in `taken` for the report)."""
+    quiet_since = time.monotonic()
+    while len(taken) < batch_size:
+        if stop:
+            return False
+        try:
+            taken.append(unroll_queue.get(timeout=0.2))
+            quiet_since = time.monotonic()
+        except queue.Empty:
+            if time.monotonic() - quiet_since > QUIET_WARNING_S:
+                print(f"no unroll for {QUIET_WARNING_S:.0f} s: are actors running and pointed "
+                      "at this learner?", flush=True)
+                quiet_since = time.monotonic()
+    return True
+
+
+def save_checkpoint(args, network, env_config, optimizer, meta, states, config):
+    path = os.path.join(args.workspace_path, "model", f"{CHECKPOINT_PREFIX}{meta['update']}")
+    nw.save_model(path, network, env_config, optimizer=optimizer, metadata={
+        "kind": "reinforcement", "update": meta["update"], "frames": meta["frames"],
+        "pretrained": meta["pretrained"], "states": states, "run_name": meta["run_name"],
+        "learner": dataclasses.asdict(config)})
+    return path
+
+
+def settings_text(args, config, env_config, states, network, device):
+    rows = [("device", device), ("pretrained", args.pretrained_model), ("states", states),
+            ("network", dataclasses.asdict(network.config)), ("env", env_config.to_dict())]
+    rows += list(dataclasses.asdict(config).items())
+    return "| setting | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+
+
+def report(writer, server, meta, window, metrics, lag, env_config):
+    """Throughput charts and one console line; returns the next window."""
+    now = time.monotonic()
+    elapsed = now - window["time"]
+    fps = (meta["frames"] - window["frames"]) / elapsed
+    updates_per_s = (meta["update"] - window["update"]) / elapsed
+    received = server.counters()["steps_received"] * env_config.frame_skip
+    with writer.as_default(step=meta["frames"]):
+        tf.summary.scalar("charts/fps", fps)
+        tf.summary.scalar("charts/updates_per_second", updates_per_s)
+        tf.summary.scalar("charts/frames_received", received)
+        tf.summary.scalar("charts/queued_unrolls", server.unroll_queue.qsize())
+    returns = window["returns"]
+    mean_return = f"{np.mean(returns):.1f} over {len(returns)}" if returns else "-"
+    print(f"update {meta['update']} | frames {meta['frames']} (received {received}) | "
+          f"{fps:.0f} frames/s | {updates_per_s:.2f} updates/s | return {mean_return} | "
+          f"lag {lag:.1f} | loss {metrics['losses/total']:.3f} | "
+          f"entropy {metrics['losses/entropy_raw']:.2f}", flush=True)
+    return {"time": now, "frames": meta["frames"], "update": meta["update"], "returns": []}
+
+
+def main(argv=None):
+    args, config = parse_args(argv)
+    stop = StopRequest()
+    device = choose_device(args.gpu)
+    network, env_config, states, meta, anchor = load_start(args)
+    optimizer = keras.optimizers.Adam(config.learning_rate)
+    if meta["resume_folder"]:
+        nw.load_optimizer_state(meta["resume_folder"], optimizer, network.trainable_variables)
+    update = make_update(network, optimizer, config, anchor)
+    frames_per_unroll = config.unroll_length * env_config.frame_skip
+    spec = transport.UnrollSpec(config.unroll_length, network.observation_shape,
+                                network.config.num_actions, network.config.lstm_units)
+    settings = {"env": env_config.to_dict(), "states": states,
+                "network": dataclasses.asdict(network.config),
+                "observation_shape": list(network.observation_shape),
+                "unroll_length": config.unroll_length}
+    try:
+        server = transport.LearnerServer(spec, bind=args.bind, queue_size=2 * config.batch_size,
+                                         max_workers=64, settings=settings)
+    except OSError:
+        raise UserError(f"cannot listen on {args.bind}: the port is in use or the address is "
+                        "not this machine's; choose another with --bind HOST:PORT") from None
+    server.set_parameters(meta["update"], network.get_weights())
+    writer = tf.summary.create_file_writer(
+        os.path.join(args.workspace_path, "tensorboard", meta["run_name"]))
+    with writer.as_default():
+        tf.summary.text("settings", settings_text(args, config, env_config, states, network,
+                                                  device), step=meta["frames"])
+    print(f"training {env_config.game} {states} on the {device}; start: "
+          f"{meta['resume_folder'] or meta['pretrained'] or 'from scratch'}; "
+          f"TensorBoard run {meta['run_name']}", flush=True)
+    print(f"listening on {server.address}", flush=True)
+
+    start_frames, taken, saved_update, first_update = meta["frames"], [], None, True
+    window = {"time": time.monotonic(), "frames": meta["frames"], "update": meta["update"],
+              "returns": []}
+    try:
+        while meta["frames"] < config.total_frames and not stop:
+            taken = []
+            if not take_batch(server.unroll_queue, config.batch_size, stop, taken):
+                break
+            # Versions behind: how stale the parameters that chose these actions were.
+            lag = float(np.mean([meta["update"] - unroll["parameter_version"] for unroll in taken]))
+            metrics = {name: float(value) for name, value in update(stack_unrolls(taken)).items()}
+            meta["update"] += 1
+            meta["frames"] += config.batch_size * frames_per_unroll
+            server.set_parameters(meta["update"], network.get_weights())
+            with writer.as_default(step=meta["frames"]):
+                for name, value in metrics.items():
+                    tf.summary.scalar(name, value)
+                tf.summary.scalar("charts/policy_lag", lag)
+                for episode in (episode for unroll in taken for episode in unroll["episodes"]):
+                    tf.summary.scalar("charts/episodic_return", episode["episode_return"])
+                    tf.summary.scalar("charts/episodic_length", episode["length"])
+                    tf.summary.scalar("charts/episodic_frames", episode["frames"])
+                    if env_wrappers.is_sonic(env_config.game):
+                        tf.summary.scalar("charts/x_progress", episode["x_progress"])
+                    window["returns"].append(episode["episode_return"])
+            taken = []
+            if meta["update"] % config.save_every == 0:
+                saved_update = meta["update"]
+                save_checkpoint(args, network, env_config, optimizer, meta, states, config)
+            if first_update:  # throughput counts from here, after waiting and compiling
+                window.update(time=time.monotonic(), frames=meta["frames"], update=meta["update"])
+                first_update = False
+            elif time.monotonic() - window["time"] >= STATUS_EVERY_S:
+                window = report(writer, server, meta, window, metrics, lag, env_config)
+    finally:
+        if not first_update and meta["update"] > window["update"]:
+            report(writer, server, meta, window, metrics, lag, env_config)
+        if saved_update != meta["update"]:
+            path = save_checkpoint(args, network, env_config, optimizer, meta, states, config)
+            print(f"saved {path}", flush=True)
+        server.request_stop()
+        # Actors learn of the stop in their next call; one silent for 3 s has died or is slow
+        # and will find the learner gone.
+        deadline = time.monotonic() + 10.0
+        while server.unstopped_actors(active_within_s=3.0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left_over = len(taken) + server.unroll_queue.qsize()
+        received = server.counters()["steps_received"] * env_config.frame_skip
+        server.close()
+        writer.close()
+        print(f"frames received {received}, trained on {meta['frames'] - start_frames}, not "
+              f"trained on {left_over * frames_per_unroll} (the run ended with them queued)",
+              flush=True)
+    print(f"done: {meta['update']} updates, {meta['frames']} frames"
+          + (f" (stopped by {stop.reason})" if stop else ""), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
