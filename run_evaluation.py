@@ -40,7 +40,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def parse_args(argv):
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--workspace_path", default=".",
                         help="folder holding model/ (read) and results/ (written)")
     parser.add_argument("--model_name", default=None,
