@@ -261,7 +261,7 @@ class FrameSkip(gym.Wrapper):
     def reset(self, *, seed=None, options=None):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        self._last_buttons[:] = 0
+        self._last_buttons = np.zeros(NUM_BUTTONS, np.uint8)
         observation, info = self.env.reset(seed=seed, options=options)
         return observation, dict(self.env.unwrapped.data.lookup_all(), **info)
 
@@ -342,6 +342,7 @@ class DiscreteActions(gym.ActionWrapper):
         super().__init__(env)
         self.action_set = action_set
         self.table = action_table(action_set)
+        self.table.flags.writeable = False  # rows are handed out as views
         self.action_space = gym.spaces.Discrete(len(self.table))
 
     def action(self, action):

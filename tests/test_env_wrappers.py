@@ -184,6 +184,15 @@ def test_time_limit_truncates_with_episode_statistics():
     assert info["episode"] == {"return": rewards.sum(), "length": 10, "frames": 30}
 
 
+def test_the_action_table_survives_resets():
+    env = ew.make_env()
+    env.reset(seed=0)
+    env.step(4)
+    env.reset(seed=0)
+    np.testing.assert_array_equal(env.get_wrapper_attr("table")[4], buttons("B"))
+    env.close()
+
+
 def test_grayscale_and_frame_stack():
     env = ew.make_env(grayscale=True, frame_stack=4, obs_size=64)
     observation, _ = env.reset(seed=0)
