@@ -56,6 +56,7 @@ def test_search_records_movies_that_replay_to_their_scores(tmp_path):
     assert demos["random_baseline"]["episodes"] == 2 and demos["total_frames"] == 480
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         ["demos.json"] + [movie["file"] for movie in demos["movies"]])  # no recording leftovers
+    assert max(movie["score"] for movie in demos["movies"]) > 0  # so the replay check has teeth
     manifest = replay_parser.parse_movies(tmp_path, tmp_path / "data", workers=1, progress=False)
     for claimed, parsed in zip(demos["movies"], manifest["movies"]):
         assert parsed["frames"] == claimed["frames"] == 240
