@@ -553,9 +553,9 @@ def print_statistics(replay_path, action_set="full"):
     for message in errors:
         print(f"error: {message}", file=sys.stderr)
     # A movie's first step is the reset frame; the frames after it are the ones played.
-    print(f"{'movie':<58} {'steps':>7} {'frames':>7} {'combos':>6} {'projected':>9} {'mapped':>7}")
+    print(f"{'movie':<58} {'movie_steps':>11} {'frames':>7} {'combos':>6} {'projected':>9} {'mapped':>7}")
     for name, movie in stats.items():
-        print(f"{name:<58} {movie['frames'] + 1:>7} {movie['frames']:>7} "
+        print(f"{name:<58} {movie['frames'] + 1:>11} {movie['frames']:>7} "
               f"{len(movie['combinations']):>6} {movie['projected_frames']:>9} "
               f"{movie['mapped_frames'] / movie['frames']:>7.2%}")
     frames = sum(movie["frames"] for movie in stats.values())
@@ -566,7 +566,7 @@ def print_statistics(replay_path, action_set="full"):
         projected_to.update(movie["projected_to"])
     projected = sum(combinations[name] for name in projected_to)
     mapped = sum(movie["mapped_frames"] for movie in stats.values())
-    print(f"{'total: ' + str(len(stats)) + ' movies':<58} {frames + len(stats):>7} {frames:>7} "
+    print(f"{'total: ' + str(len(stats)) + ' movies':<58} {frames + len(stats):>11} {frames:>7} "
           f"{len(combinations):>6} {projected:>9} {mapped / max(frames, 1):>7.2%}")
     if projected_to:
         print(f"\n{'combination not in the ' + action_set + ' table':<40} {'frames':>8}  action")
