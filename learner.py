@@ -307,6 +307,11 @@ def load_start(args):
                     run_name=args.run_name or saved.get("run_name"))
         states = parse_states(env_config.game, args.state, env_config.state) \
             if args.state else saved.get("states", [env_config.state])
+    elif nw.newest_checkpoint(args.workspace_path, CHECKPOINT_PREFIX):
+        # A second run's numbering would interleave with the first's and confuse --resume.
+        raise UserError(f"{nw.newest_checkpoint(args.workspace_path, CHECKPOINT_PREFIX)} is "
+                        "from an earlier run: pass --resume to continue it, or give this run "
+                        "another --workspace_path")
     elif args.pretrained_model != "none":
         folder = find_model_folder(args.workspace_path, args.pretrained_model)
         network, env_config, _ = nw.load_model(folder)
