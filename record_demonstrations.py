@@ -77,7 +77,7 @@ def plan_value(retro_env, plan, table, frame_skip, death_penalty):
 
 
 def search_movie(retro_env, path, args, rng, bar):
-    """Records one movie of up to args.frames frames by look-ahead search; returns its score."""
+    """Records one movie of up to args.frames frames by look-ahead search: (score, frames)."""
     table = env_wrappers.action_table(args.action_set)
     retro_env.record_movie(str(path))
     retro_env.reset()
