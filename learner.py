@@ -219,6 +219,10 @@ def build_parser():
     add("--state", default=None,
         help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
              "state of other games); actors sample one per episode. Default: the model's")
+    add("--reward_scale", type=float, default=None,
+        help="multiplies the rewards trained on (the model's EnvConfig.reward_scale, saved with "
+             "it; default: the pretrained model's, 1.0 from scratch). An Airstriker hit scores 20: 0.05 "
+             "makes it worth 1. Reported episode returns stay unscaled")
     add("--bind", default=DEFAULT_BIND,
         help="HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on other machines (trusted "
              "networks only: the channel is not encrypted); port 0 picks a free one")
@@ -245,6 +249,8 @@ def parse_args(argv=None):
             raise UserError(f"unrecognized arguments: {' '.join(rest)} (see --help)")
     config = LearnerConfig(**{field.name: getattr(args, field.name)
                               for field in dataclasses.fields(LearnerConfig)})
+    if args.reward_scale is not None and not args.reward_scale > 0:
+        raise UserError(f"--reward_scale must be positive (got {args.reward_scale})")
     host, _, port = args.bind.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         raise UserError(f"--bind {args.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")
@@ -328,6 +334,8 @@ def load_start(args):
                         "a model plays the game it was trained on")
     env_wrappers.check_rom(env_config.game)
     env_config = env_config.replace(state=states[0])
+    if args.reward_scale is not None:
+        env_config = env_config.replace(reward_scale=args.reward_scale)
     anchor = None
     if args.kl_cost > 0:
         if meta["pretrained"] is None:
