@@ -220,9 +220,9 @@ def build_parser():
         help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
              "state of other games); actors sample one per episode. Default: the model's")
     add("--reward_scale", type=float, default=None,
-        help="multiplies the rewards trained on (the model's EnvConfig.reward_scale, saved with "
-             "it; default: the pretrained model's, 1.0 from scratch). An Airstriker hit scores 20: 0.05 "
-             "makes it worth 1. Reported episode returns stay unscaled")
+        help="multiplies the rewards trained on (the model's EnvConfig.reward_scale, saved "
+             "with it; default: the pretrained model's, 1.0 from scratch). An Airstriker hit "
+             "scores 20: 0.05 makes it worth 1. Reported episode returns stay unscaled")
     add("--bind", default=DEFAULT_BIND,
         help="HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on other machines (trusted "
              "networks only: the channel is not encrypted); port 0 picks a free one")

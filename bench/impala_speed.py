@@ -2,12 +2,14 @@
 
     python bench/impala_speed.py [--actors 2] [--seconds 60] [--unroll_length 20] [--batch_size 4]
 
-1. Raw: stable-retro's own env stepped one frame at a time in this process (idle machine).
+1. Raw: stable-retro's own env stepped one frame at a time in this process, before and after
+   the end-to-end run (other work on the machine moves it; the better figure is the yardstick).
 2. Where the time goes, measured in this process, one cost at a time on one thread, in CPU
-   milliseconds per agent step (frame skip 4): emulation (make_env's step), inference (Agent.act, batch 1),
-   serialization (encode + decode + validate of an unroll, per step), parameter sync (learner
-   publishes 1 version per update; every actor fetches it and loads it), learner step (one
-   V-trace update on B unrolls of T, per step). Their sum against the cores gives a ceiling.
+   milliseconds per agent step (frame skip 4): emulation (make_env's step), inference
+   (Agent.act, batch 1), serialization (encode + decode + validate of an unroll, per step),
+   parameter sync (the learner publishes one version per update; every actor fetches and loads
+   it), learner step (one V-trace update on B unrolls of T, per step). Their sum against the
+   cores gives a ceiling.
 3. End to end: learner.py and N actor.py processes from scratch (default settings: 84x84 RGB,
    Nature CNN + 256-unit LSTM, 23 actions). After the first status line (warm-up) it counts
    env frames (frame skip counted) trained on and received per second, then stops the learner

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import actor
+import env_wrappers
 import learner
 import network as nw
 import transport
@@ -167,3 +168,40 @@ def test_learner_refuses_a_port_in_use_with_one_line(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_path):
+    env_config = env_wrappers.EnvConfig(obs_size=36)
+    pretrained = nw.create_network(TINY, OBS_SHAPE, seed=4)
+    nw.save_model(str(tmp_path / "model" / "sl"), pretrained, env_config, {"kind": "supervised"})
+    flags = ["--workspace_path", str(tmp_path), "--kl_cost", "0.1"]
+    args, _ = learner.parse_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.05"])
+    network, start_env, states, meta, anchor = learner.load_start(args)
+    assert meta["pretrained"] == str(tmp_path / "model" / "sl") and meta["update"] == 0
+    assert start_env.reward_scale == 0.05 and states == [None]
+    for mine, theirs in zip(network.get_weights(), pretrained.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert anchor is not network
+
+    optimizer = keras.optimizers.Adam(1e-3)
+    update = learner.make_update(network, optimizer, learner.LearnerConfig(
+        unroll_length=6, batch_size=1, kl_cost=0.1), anchor)
+    update(learner.stack_unrolls([fake_unroll(np.random.default_rng(0), 6)]))
+    meta.update(update=7, frames=168)
+    for number in (3, 7):
+        learner.save_checkpoint(args, network, start_env, optimizer, dict(meta, update=number),
+                                states, learner.LearnerConfig())
+
+    with pytest.raises(UserError, match="reinforcement_model_7 is from an earlier run"):
+        learner.load_start(args)
+    args, _ = learner.parse_args(flags + ["--resume"])
+    resumed, resumed_env, _, resumed_meta, anchor = learner.load_start(args)
+    assert (resumed_meta["update"], resumed_meta["frames"]) == (7, 168)
+    assert resumed_meta["run_name"] == meta["run_name"]  # TensorBoard curves continue
+    assert resumed_env == start_env and anchor is not None
+    for mine, theirs in zip(resumed.get_weights(), network.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    restored = keras.optimizers.Adam(1e-3)
+    assert nw.load_optimizer_state(resumed_meta["resume_folder"], restored,
+                                   resumed.trainable_variables)
+    assert int(restored.iterations.numpy()) == 1

@@ -119,7 +119,7 @@ def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_pat
                      120, f"actor {actor_id} to try to connect")
         learner = start([sys.executable, "learner.py", "--pretrained_model", "tiny",
                          "--bind", f"127.0.0.1:{port}", "--save_every", "5", "--gpu", "1",
-                         *flags], tmp_path / "learner.out")
+                         "--reward_scale", "0.05", *flags], tmp_path / "learner.out")
         wait_for(lambda: checkpoint_update(tmp_path) >= 5, 120, "training with both actors")
 
         actors[1].kill()
@@ -140,7 +140,7 @@ def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_pat
     with open(tmp_path / "model" / f"reinforcement_model_{final_update}" / "config.json") as f:
         saved = json.load(f)
     assert saved["pretrained"] == str(tmp_path / "model" / "tiny")
-    assert saved["env"]["obs_size"] == 36
+    assert saved["env"]["obs_size"] == 36 and saved["env"]["reward_scale"] == 0.05
     # Every frame the learner accepted was either trained on or still queued at the end.
     accounting = next(line for line in output.splitlines() if line.startswith("frames received"))
     received, trained, left = (int(word.strip(",")) for word in accounting.split()
