@@ -179,7 +179,7 @@ def make_update(network, optimizer, config, anchor=None):
         return {
             "losses/policy": policy_loss, "losses/value": value_loss,
             "losses/entropy": entropy_loss, "losses/kl": kl_loss, "losses/total": total_loss,
-            "losses/entropy_raw": entropy, "losses/kl_raw": kl,
+            "charts/entropy": entropy, "charts/kl_to_pretrained": kl,
             "losses/grad_norm": grad_norm,
             "vtrace/importance_ratio": tf.reduce_mean(ratios),
             "vtrace/rho_clip_fraction": tf.reduce_mean(
@@ -420,7 +420,7 @@ def report(writer, server, meta, window, metrics, lag, env_config):
     print(f"update {meta['update']} | frames {meta['frames']} (received {received}) | "
           f"{fps:.0f} frames/s | {updates_per_s:.2f} updates/s | return {mean_return} | "
           f"lag {lag:.1f} | loss {metrics['losses/total']:.3f} | "
-          f"entropy {metrics['losses/entropy_raw']:.2f}", flush=True)
+          f"entropy {metrics['charts/entropy']:.2f}", flush=True)
     return {"time": now, "frames": meta["frames"], "update": meta["update"], "returns": []}
 
 

@@ -79,8 +79,8 @@ def test_one_update_trains_every_term_and_an_actor_syncs_the_new_weights():
     for name in ("losses/policy", "losses/value", "losses/entropy", "losses/kl", "losses/total"):
         assert np.isfinite(metrics[name]) and metrics[name] != 0.0, (name, metrics[name])
     assert metrics["losses/entropy"] < 0  # a bonus: more entropy lowers the loss
-    assert 0 < metrics["losses/entropy_raw"] <= np.log(NUM_ACTIONS) + 1e-5
-    assert metrics["losses/kl_raw"] > 0
+    assert 0 < metrics["charts/entropy"] <= np.log(NUM_ACTIONS) + 1e-5
+    assert metrics["charts/kl_to_pretrained"] > 0
     assert 0 <= metrics["vtrace/rho_clip_fraction"] <= 1
     after = network.get_weights()
     changed = [not np.array_equal(b, a) for b, a in zip(before, after)]
