@@ -14,6 +14,9 @@
    Nature CNN + 256-unit LSTM, 23 actions). After the first status line (warm-up) it counts
    env frames (frame skip counted) trained on and received per second, then stops the learner
    with SIGTERM and checks its final accounting: received = trained on + left in the queue.
+   It also reads the CPU time the learner and actors used in that window (/proc), so that
+   frames per CPU-second, and the rate 2 free cores would give, do not depend on whatever else
+   the machine is running.
 """
 
 import argparse
@@ -34,6 +37,7 @@ import numpy as np
 
 import env_wrappers
 
+FRAME_SKIP = env_wrappers.EnvConfig().frame_skip  # the default settings run here
 STATUS = re.compile(r"update (\d+) \| frames (\d+) \(received (\d+)\)")
 ACCOUNTING = re.compile(r"frames received (\d+), trained on (\d+), not trained on (\d+)")
 
@@ -53,18 +57,18 @@ def raw_frames_per_second(frames=10_000):
 
 
 def timed(function, repeats):
+    """CPU milliseconds per call of this process (all threads), so other load does not count."""
     function()  # warm-up (tracing, caches)
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(repeats):
         function()
-    return (time.perf_counter() - start) / repeats * 1000.0
+    return (time.process_time() - start) / repeats * 1000.0
 
 
 def component_costs(unroll_length, batch_size, actors):
     """CPU ms per agent step of each part of the pipeline, measured one at a time."""
     import keras
     import tensorflow as tf
-
 
     import actor
     import impala_pb2
@@ -87,8 +91,20 @@ def component_costs(unroll_length, batch_size, actors):
     def emulate():
         if any(env.step(env.action_space.sample())[2:4]):
             env.reset()
-    costs = {"emulation (4 frames + preprocessing)": timed(emulate, 300),
-             "inference (Agent.act, batch 1)": timed(lambda: agent.act(observation), 300)}
+    emulation = timed(emulate, 300)
+    inference = timed(lambda: agent.act(observation), 300)
+
+    latest = [env.reset(seed=0)[0]]
+
+    def play():
+        action = int(agent.act(latest[0][None])[0])
+        latest[0], _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            latest[0] = env.reset()[0]
+    # Alternating the emulator and the network costs more than each alone (shared caches).
+    costs = {"actor step (act + emulate, as played)": timed(play, 300)}
+    print(f"  {'emulation (4 frames + preprocessing)':38s}: {emulation:6.2f}  (alone)")
+    print(f"  {'inference (Agent.act, batch 1)':38s}: {inference:6.2f}  (alone)")
     collector = actor.UnrollCollector(env, agent, unroll_length, [None], 0)
     unrolls = [collector.collect(0) for _ in range(batch_size)]
     spec = transport.UnrollSpec(unroll_length, env_config.observation_shape,
@@ -99,8 +115,6 @@ def component_costs(unroll_length, batch_size, actors):
         transport.validate_unroll(
             transport.decode_unroll(impala_pb2.Unroll.FromString(wire)), spec, 0)
     costs["serialization (unroll, per step)"] = timed(serialize, 20) / unroll_length
-
-    weights = network.get_weights()
 
     def publish():
         message = impala_pb2.Parameters(version=1, weights=[
@@ -120,12 +134,21 @@ def component_costs(unroll_length, batch_size, actors):
     batch = learner.stack_unrolls(unrolls)
     costs["learner step (per step)"] = timed(lambda: update(batch), 5) / steps_per_update
     env.close()
-    network.set_weights(weights)
     return costs
 
 
+def cpu_seconds(processes):
+    """User + system CPU seconds used so far by these processes (all their threads)."""
+    total = 0
+    for process in processes:
+        with open(f"/proc/{process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def end_to_end(actors, seconds, unroll_length, batch_size):
-    """Runs learner + actors; returns (trained frames/s, received frames/s, accounting)."""
+    """Runs learner + actors; returns a dict of frames/s, CPU use and the final accounting."""
     python = sys.executable
     workspace = tempfile.mkdtemp(prefix="impala_speed_")
     flags = ["--workspace_path", workspace, "--unroll_length", str(unroll_length),
@@ -152,7 +175,8 @@ def end_to_end(actors, seconds, unroll_length, batch_size):
         for line in learner_process.stdout:
             match = STATUS.search(line)
             if match:
-                samples.append((time.monotonic(), int(match[2]), int(match[3])))
+                samples.append((time.monotonic(), int(match[2]), int(match[3]),
+                                cpu_seconds([learner_process]), cpu_seconds(actor_processes)))
                 print("  " + line.strip(), flush=True)
                 if stop_at is None:
                     stop_at = time.monotonic() + seconds
@@ -170,8 +194,12 @@ def end_to_end(actors, seconds, unroll_length, batch_size):
             if process.poll() is None:
                 process.kill()
             process.wait()
-    (t0, trained0, received0), (t1, trained1, received1) = samples[0], samples[-1]
-    return (trained1 - trained0) / (t1 - t0), (received1 - received0) / (t1 - t0), accounting
+    seconds, trained, received, learner_cpu, actors_cpu = (
+        last - first for first, last in zip(samples[0], samples[-1]))
+    return {"trained_fps": trained / seconds, "received_fps": received / seconds,
+            "learner_ms_per_step": learner_cpu * 1000 / (trained / FRAME_SKIP),
+            "actors_ms_per_step": actors_cpu * 1000 / (received / FRAME_SKIP),
+            "cores": (learner_cpu + actors_cpu) / seconds, "accounting": accounting}
 
 
 def main():
@@ -190,21 +218,27 @@ def main():
     for name, value in costs.items():
         print(f"  {name:38s}: {value:6.2f}")
     total = sum(costs.values())
-    ceiling = os.cpu_count() * 1000.0 / total * 4
+    ceiling = os.cpu_count() * 1000.0 / total * FRAME_SKIP
     print(f"  {'sum':38s}: {total:6.2f}  -> ceiling on {os.cpu_count()} cores: "
           f"{ceiling:.0f} frames/s")
     print(f"end to end: learner + {args.actors} actors, T={args.unroll_length}, "
           f"B={args.batch_size}, {args.seconds:.0f} s after warm-up")
-    trained, received, accounting = end_to_end(args.actors, args.seconds, args.unroll_length,
-                                               args.batch_size)
+    measured = end_to_end(args.actors, args.seconds, args.unroll_length, args.batch_size)
+    trained, received, cores = measured["trained_fps"], measured["received_fps"], measured["cores"]
     # Other work on the machine moves both figures; the better raw one is the fair yardstick.
     raw_after = raw_frames_per_second()
     print(f"raw stable-retro, one process   : {raw_after:8.0f} frames/s (after)")
     raw = max(raw, raw_after)
     print(f"env frames/s trained on (learner): {trained:8.0f}  ({trained / raw:.2f}x raw)")
     print(f"env frames/s received (actors)   : {received:8.0f}  ({received / raw:.2f}x raw)")
-    if accounting:
-        received_total, trained_total, left = accounting
+    cpus = os.cpu_count()
+    print(f"CPU ms per agent step, measured  : learner {measured['learner_ms_per_step']:.2f}, "
+          f"actors {measured['actors_ms_per_step']:.2f}")
+    print(f"CPU used by learner + actors     : {cores:8.2f} of {cpus} cores "
+          f"({trained / cores:.0f} frames per CPU-second; on {cpus} free cores: "
+          f"{trained / cores * cpus:.0f} frames/s = {trained / cores * cpus / raw:.2f}x raw)")
+    if measured["accounting"]:
+        received_total, trained_total, left = measured["accounting"]
         verdict = "none dropped" if received_total == trained_total + left else "MISMATCH"
         print(f"final accounting: received {received_total} = trained on {trained_total} + "
               f"left in queue {left}: {verdict}")
