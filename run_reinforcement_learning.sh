@@ -15,6 +15,10 @@
 set -u
 
 usage="usage: $0 [number of envs] [gpu use 0|1] [pretrained model|none] [learner/actor flags...]"
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+fi
 num_envs=${1:-2}
 gpu=${2:-0}
 pretrained=${3:-none}

@@ -149,3 +149,11 @@ def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_pat
     if not tf.config.list_physical_devices("GPU"):
         assert "notice: --gpu 1 but no GPU" in output
     assert "the learner says the run is over" in (tmp_path / "actor_0.out").read_text()
+
+
+def test_launcher_refuses_bad_arguments_with_one_line():
+    for arguments, problem in [(["two"], "number of envs"), (["2", "yes"], "gpu use")]:
+        result = subprocess.run([str(ROOT / "run_reinforcement_learning.sh"), *arguments],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"error: {problem}") and result.stderr.count("\n") == 1
