@@ -393,7 +393,7 @@ def save_checkpoint(args, network, env_config, optimizer, meta, states, config):
         "kind": "reinforcement", "update": meta["update"], "frames": meta["frames"],
         "pretrained": meta["pretrained"], "states": states, "run_name": meta["run_name"],
         "learner": dataclasses.asdict(config)})
-    return path
+    print(f"saved {path}", flush=True)
 
 
 def settings_text(args, config, env_config, states, network, device):
@@ -495,8 +495,7 @@ def main(argv=None):
         if not first_update and meta["update"] > window["update"]:
             report(writer, server, meta, window, metrics, lag, env_config)
         if saved_update != meta["update"]:
-            path = save_checkpoint(args, network, env_config, optimizer, meta, states, config)
-            print(f"saved {path}", flush=True)
+            save_checkpoint(args, network, env_config, optimizer, meta, states, config)
         server.request_stop()
         # Actors learn of the stop in their next call; one silent for 3 s has died or is slow
         # and will find the learner gone.
