@@ -16,6 +16,7 @@ import os
 import pathlib
 import shlex
 import time
+import zipfile
 
 # TensorFlow's C++ start-up chatter (CPU features) is not for users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -124,14 +125,27 @@ def check_movies(replay_path):
         raise cli.UserError(f"{path}: {reason}; record demonstrations with "
                             "record_demonstrations.py or point --replay_path at .bk2 movies")
     for movie in movies:
+        game = movie_game(movie)
+        if game is None:
+            continue  # unreadable: the parser reports it and goes on with the others
         try:
-            game = env_wrappers.resolve_game(replay_parser.read_movie(movie).game)
-        except cli.UserError:
-            continue  # a broken movie: the parser reports it and goes on with the others
-        try:
-            env_wrappers.check_rom(game)
+            env_wrappers.check_rom(env_wrappers.resolve_game(game))
         except cli.UserError as error:
             raise cli.UserError(f"{movie} is a {game} movie, but {error}") from None
+
+
+def movie_game(path):
+    """The GameName in a .bk2's Header.txt (read without replaying anything), or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            header = archive.read("Header.txt").decode("utf-8", "replace")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return None
+    for line in header.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "GameName" and value.strip():
+            return value.strip()
+    return None
 
 
 def check_resume(checkpoint, settings):
@@ -311,6 +325,16 @@ def main(argv=None):
     loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
     postfix = {}
     bar = tqdm.tqdm(total=args.training_steps, initial=start_step, desc="training", unit="step")
+
+    def validate(step):
+        metrics = evaluate(network, val_movies, args.batch_size, args.seq_len)
+        sl_data.write_metrics("val", metrics, metrics.pop("confusion"), step, names)
+        curves["val"].append({"step": step, **metrics})
+        postfix.update(val_loss=f"{metrics['cross_entropy']:.3f}", val_acc=f"{metrics['accuracy']:.3f}")
+        bar.set_postfix(postfix)
+
+    if val_movies and start_step == 0:
+        validate(0)  # the untrained network's score: where the curves start
     step = start_step
     for step in range(start_step + 1, args.training_steps + 1):
         started = time.perf_counter()
@@ -339,12 +363,7 @@ def main(argv=None):
             loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
 
         if val_movies and (step % args.eval_every == 0 or step == args.training_steps):
-            metrics = evaluate(network, val_movies, args.batch_size, args.seq_len)
-            sl_data.write_metrics("val", metrics, metrics.pop("confusion"), step, names)
-            curves["val"].append({"step": step, **metrics})
-            postfix.update(val_loss=f"{metrics['cross_entropy']:.3f}",
-                           val_acc=f"{metrics['accuracy']:.3f}")
-            bar.set_postfix(postfix)
+            validate(step)
 
         if step % args.save_every == 0 or step == args.training_steps:
             save(step)
