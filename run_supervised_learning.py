@@ -16,7 +16,6 @@ import os
 import pathlib
 import shlex
 import time
-import zipfile
 
 # TensorFlow's C++ start-up chatter (CPU features) is not for users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,6 +31,7 @@ import replay_parser  # noqa: E402
 import sl_data  # noqa: E402
 
 REPOSITORY = pathlib.Path(__file__).resolve().parent
+DEFAULT_REPLAY_PATH = f"demos/{env_wrappers.DEFAULT_GAME}"
 CHECKPOINT_PREFIX = "supervised_model_"
 # Settings a checkpoint must share with a run that resumes it (they shape the network's inputs
 # and outputs); training settings such as the learning rate may change.
@@ -39,12 +39,21 @@ OBSERVATION_SETTINGS = ("frame_skip", "obs_size", "grayscale", "action_set")
 NETWORK_SETTINGS = ("torso", "lstm_units", "use_prev_action", "use_prev_reward")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where the help text itself says what None means."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--workspace_path", default=".",
                         help="folder that gets model/, tensorboard/, image/ (and datasets/)")
-    parser.add_argument("--replay_path", default=str(REPOSITORY / "demos" / env_wrappers.DEFAULT_GAME),
-                        help="folder of .bk2 demonstration movies (searched recursively), or one movie")
+    parser.add_argument("--replay_path", default=None,
+                        help="folder of .bk2 demonstration movies (searched recursively), or one "
+                             f"movie (default: {DEFAULT_REPLAY_PATH} in this repository)")
     parser.add_argument("--dataset_path", default=None,
                         help="where the parsed movies are cached (default: <workspace>/datasets/"
                              "<replay folder name>_<observation settings>)")
@@ -96,6 +105,7 @@ def parse_args(argv=None):
                         help="continue the newest model/supervised_model_<step> with its optimizer "
                              "state and step count (its observation and network settings must match)")
     args = parser.parse_args(argv)
+    args.replay_path = args.replay_path or str(REPOSITORY / DEFAULT_REPLAY_PATH)
     if args.augment_shift < 0 or args.weight_decay < 0:
         raise cli.UserError("--augment_shift and --weight_decay must be at least 0")
     for name in ("batch_size", "seq_len", "training_steps", "save_every", "log_every",
@@ -114,38 +124,6 @@ def learning_rate_at(step, args):
         return args.learning_rate
     progress = min(step / args.training_steps, 1.0)
     return args.learning_rate * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
-
-
-def check_movies(replay_path):
-    """One clear line for the usual mistakes, before any emulator starts: no movies there, or
-    movies of a game whose ROM is not imported."""
-    movies, problems = replay_parser.find_movies(replay_path)
-    if not movies:
-        path, reason = problems[0]
-        raise cli.UserError(f"{path}: {reason}; record demonstrations with "
-                            "record_demonstrations.py or point --replay_path at .bk2 movies")
-    for movie in movies:
-        game = movie_game(movie)
-        if game is None:
-            continue  # unreadable: the parser reports it and goes on with the others
-        try:
-            env_wrappers.check_rom(env_wrappers.resolve_game(game))
-        except cli.UserError as error:
-            raise cli.UserError(f"{movie} is a {game} movie, but {error}") from None
-
-
-def movie_game(path):
-    """The GameName in a .bk2's Header.txt (read without replaying anything), or None."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            header = archive.read("Header.txt").decode("utf-8", "replace")
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return None
-    for line in header.splitlines():
-        key, _, value = line.partition(" ")
-        if key == "GameName" and value.strip():
-            return value.strip()
-    return None
 
 
 def check_resume(checkpoint, settings):
@@ -260,7 +238,7 @@ def main(argv=None):
         resumed = check_resume(checkpoint, wanted)
 
     # Data: parse the movies once (cached), split by movie, stream sequences.
-    check_movies(args.replay_path)
+    sl_data.check_movies(args.replay_path)
     replay_parser.parse_movies(args.replay_path, dataset_path, args.frame_skip, args.obs_size,
                                args.grayscale, args.action_set, args.workers, progress=True)
     parsed = replay_parser.dataset_settings(dataset_path)

@@ -1,5 +1,6 @@
 """Demonstrations -> time-major sequences for behaviour cloning with truncated back-propagation
-through time; the metrics a behaviour-cloning run reports, and how it writes them.
+through time; the metrics a behaviour-cloning run reports, and how it writes them. (And a quick
+look at the movies before any emulator starts: `check_movies`.)
 
 Shapes: T is time (agent steps, `seq_len`), B is batch (lanes), H, W, C an observation's size,
 A the number of actions.
@@ -18,6 +19,7 @@ lane; lanes that run out of movies are padded (`mask` false).
 """
 
 import os
+import zipfile
 from typing import NamedTuple
 
 import matplotlib
@@ -27,6 +29,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorboard.plugins.histogram import metadata as histogram_metadata  # noqa: E402
+
+import cli  # noqa: E402
+import env_wrappers  # noqa: E402
+import replay_parser  # noqa: E402
 
 
 class Batch(NamedTuple):
@@ -38,6 +44,38 @@ class Batch(NamedTuple):
     prev_rewards: np.ndarray  # float32 [T, B]: the reward of the step before t (0 at a start)
     actions: np.ndarray  # int32 [T, B]: the demonstrated action at step t (the label)
     mask: np.ndarray  # bool [T, B]: false on padding after a lane's last movie
+
+
+def check_movies(replay_path):
+    """One clear line for the usual mistakes, before any emulator starts: no movies there, or
+    movies of a game whose ROM is not imported."""
+    movies, problems = replay_parser.find_movies(replay_path)
+    if not movies:
+        path, reason = problems[0]
+        raise cli.UserError(f"{path}: {reason}; record demonstrations with "
+                            "record_demonstrations.py or point --replay_path at .bk2 movies")
+    for movie in movies:
+        game = movie_game(movie)
+        if game is None:
+            continue  # unreadable: the parser reports it and goes on with the others
+        try:
+            env_wrappers.check_rom(env_wrappers.resolve_game(game))
+        except cli.UserError as error:
+            raise cli.UserError(f"{movie} is a {game} movie, but {error}") from None
+
+
+def movie_game(path):
+    """The GameName in a .bk2's Header.txt (read without replaying anything), or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            header = archive.read("Header.txt").decode("utf-8", "replace")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return None
+    for line in header.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "GameName" and value.strip():
+            return value.strip()
+    return None
 
 
 class Movies:
