@@ -27,6 +27,7 @@ of N agent steps:
 """
 
 import argparse
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -109,11 +110,14 @@ def read_movie(path):
         raise cli.UserError(f"{path}: the movie has no start state (Core.bin); it cannot be replayed")
     header_game = movie.get_game()
     try:
-        game = env_wrappers.resolve_game(header_game)
+        game = _resolve_game(header_game)
     except cli.UserError as error:
         raise cli.UserError(f"{path}: {error}") from None
     return MovieInputs(path, game, _state_name(path.stem, (header_game, game)), start_state,
                        np.array(pads, np.uint8))
+
+
+_resolve_game = functools.cache(env_wrappers.resolve_game)  # it scans every game: 40 ms a call
 
 
 def _state_name(stem, games):
@@ -168,6 +172,8 @@ def step_label(frame_actions):
 
     The action held on most frames wins; among equally frequent actions, the one held first.
     """
+    if (frame_actions == frame_actions[0]).all():
+        return int(frame_actions[0])  # the common case, and 10x cheaper than np.unique
     values, first_frame, counts = np.unique(frame_actions, return_index=True, return_counts=True)
     best = np.lexsort((first_frame, -counts))[0]
     return int(values[best])
@@ -314,6 +320,14 @@ def _write_atomic(path, write):
         temporary.unlink(missing_ok=True)
 
 
+def _write_npz(file, arrays):
+    """np.savez_compressed at zlib level 1 instead of 6: 4x faster, files ~35% larger."""
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array))
+
+
 def _write_manifest(dataset_path, manifest):
     text = json.dumps(manifest, indent=1).encode()
     _write_atomic(pathlib.Path(dataset_path) / MANIFEST, lambda f: f.write(text))
@@ -365,7 +379,7 @@ def _parse_one(inputs, digest, settings, dataset_path, progress):
     try:
         arrays, stats = replay_movie(inputs, settings, progress)
         path = pathlib.Path(dataset_path) / f"{name}.npz"
-        _write_atomic(path, lambda f: np.savez_compressed(f, **arrays))
+        _write_atomic(path, lambda f: _write_npz(f, arrays))
     except cli.UserError as error:
         return {"error": str(error), "path": str(inputs.path)}
     except Exception as error:  # one broken movie must not stop the others
