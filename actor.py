@@ -35,7 +35,7 @@ STATUS_EVERY_S = 30.0
 
 
 def build_parser():
-    parser = learner.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--learner_address", default=learner.DEFAULT_BIND,
         help=f"HOST:PORT of the learner (default {learner.DEFAULT_BIND})")

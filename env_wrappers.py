@@ -200,6 +200,27 @@ def resolve_state(game, state):
     raise UserError(f"unknown state {state!r} for {game}; {hint}")
 
 
+def resolve_states(game, states_arg, default=None):
+    """A --state flag -> the list of validated state names it means.
+
+    `states_arg` is one state, a comma-separated list, or "all" (the 18 Sonic 2 acts for Sonic 2,
+    every state otherwise); None gives [default] (None there means the game's default state).
+    """
+    if states_arg is None:
+        states = [default]
+    elif states_arg == "all":
+        states = list(SONIC2_ACTS) if game.startswith("SonicTheHedgehog2") else \
+            retro.data.list_states(game, retro.data.Integrations.ALL)
+    else:
+        states = [name.strip() for name in states_arg.split(",") if name.strip()]
+    if not states:
+        raise UserError(f"--state {states_arg!r} names no state")
+    for state in states:
+        if state is not None:
+            resolve_state(game, state)
+    return states
+
+
 def make_retro(game, state=None, scenario=None):
     """The raw stable-retro environment, every button passed through as pressed (Actions.ALL),
     so that live play and movie replay feed the emulator identically."""

@@ -24,7 +24,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse
 import dataclasses
 import queue
 import signal
@@ -198,15 +197,8 @@ def make_update(network, optimizer, config, anchor=None):
 # Settings: command line, pretrained model or checkpoint
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports bad flags as one `error:` line (cli.run) instead of usage text."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see --help)")
-
-
 def build_parser():
-    parser = ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--workspace_path", default=".", help="folder for model/, tensorboard/ and logs/")
     add("--pretrained_model", default="none",
@@ -257,33 +249,6 @@ def parse_args(argv=None):
     return args, config
 
 
-def parse_states(game, state_arg, default):
-    """--state (one, 'A,B' or 'all') -> list of validated state names (None: game default)."""
-    if state_arg is None:
-        states = [default]
-    elif state_arg == "all":
-        states = list(env_wrappers.SONIC2_ACTS) if game.startswith("SonicTheHedgehog2") else \
-            env_wrappers.retro.data.list_states(game, env_wrappers.retro.data.Integrations.ALL)
-    else:
-        states = [name.strip() for name in state_arg.split(",") if name.strip()]
-    if not states:
-        raise UserError(f"--state {state_arg!r} names no state")
-    for state in states:
-        if state is not None:
-            env_wrappers.resolve_state(game, state)
-    return states
-
-
-def find_model_folder(workspace_path, name):
-    """A model folder given as a path or as a name under <workspace>/model/."""
-    for candidate in (name, os.path.join(workspace_path, "model", name)):
-        if os.path.isfile(os.path.join(candidate, nw.CONFIG_FILE)):
-            return os.path.abspath(candidate)
-    available = ", ".join(nw.list_models(workspace_path)) or "none"
-    raise UserError(f"no model folder {name!r} (as a path or under "
-                    f"{os.path.join(workspace_path, 'model')}; available: {available})")
-
-
 def choose_device(gpu):
     """Trains on the GPU when asked and present; otherwise hides GPUs before any op runs."""
     gpus = tf.config.list_physical_devices("GPU")
@@ -311,7 +276,7 @@ def load_start(args):
         meta.update(update=saved["update"], frames=saved["frames"], resume_folder=folder,
                     pretrained=saved.get("pretrained"),
                     run_name=args.run_name or saved.get("run_name"))
-        states = parse_states(env_config.game, args.state, env_config.state) \
+        states = env_wrappers.resolve_states(env_config.game, args.state, env_config.state) \
             if args.state else saved.get("states", [env_config.state])
     elif nw.newest_checkpoint(args.workspace_path, CHECKPOINT_PREFIX):
         # A second run's numbering would interleave with the first's and confuse --resume.
@@ -319,14 +284,14 @@ def load_start(args):
                         "from an earlier run: pass --resume to continue it, or give this run "
                         "another --workspace_path")
     elif args.pretrained_model != "none":
-        folder = find_model_folder(args.workspace_path, args.pretrained_model)
+        folder = nw.find_model_folder(args.workspace_path, args.pretrained_model)
         network, env_config, _ = nw.load_model(folder)
         meta["pretrained"] = folder
-        states = parse_states(env_config.game, args.state, env_config.state)
+        states = env_wrappers.resolve_states(env_config.game, args.state, env_config.state)
     else:
         game = env_wrappers.resolve_game(args.game or env_wrappers.DEFAULT_GAME)
         env_config = env_wrappers.EnvConfig(game=game)
-        states = parse_states(game, args.state, None)
+        states = env_wrappers.resolve_states(game, args.state, None)
         network = nw.create_network(nw.NetworkConfig(num_actions=env_config.num_actions),
                                     env_config.observation_shape, seed=args.seed)
     if args.game and env_wrappers.resolve_game(args.game) != env_config.game:

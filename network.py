@@ -308,6 +308,17 @@ def list_models(workspace_path):
     )
 
 
+def find_model_folder(workspace_path, name):
+    """A model folder given as a path or as a name under <workspace>/model/; an unknown name is
+    a UserError listing the available ones."""
+    for candidate in (name, os.path.join(workspace_path, "model", name)):
+        if os.path.isfile(os.path.join(candidate, CONFIG_FILE)):
+            return os.path.abspath(candidate)
+    available = ", ".join(list_models(workspace_path)) or "none (check --workspace_path)"
+    raise UserError(f"no model {name!r} in {os.path.join(workspace_path, 'model')}; "
+                    f"available: {available}")
+
+
 def newest_checkpoint(workspace_path, prefix):
     """The model folder `<workspace>/model/<prefix><step>` with the largest step, or None."""
     steps = []

@@ -11,7 +11,6 @@ same seed gives the same report, and the random baseline plays the very same epi
 The report is printed and saved as JSON in <workspace>/results/.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -19,7 +18,6 @@ import time
 
 import imageio
 import numpy as np
-import stable_retro as retro
 from tqdm import tqdm
 
 import cli
@@ -32,16 +30,8 @@ from cli import UserError
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a mistyped flag is one `error:` line like every other bad input."""
-
-    def error(self, message):
-        raise UserError(f"{message} (see --help)")
-
-
 def parse_args(argv):
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace_path", default=".",
                         help="folder holding model/ (read) and results/ (written)")
     parser.add_argument("--model_name", default=None,
@@ -115,17 +105,7 @@ def resolve_environment(args, model_folder):
     env_wrappers.check_rom(game)
     env_config = env_config.replace(game=game, max_episode_steps=args.max_steps)
 
-    if args.state is None:
-        states = [env_config.state]
-    elif args.state == "all":
-        states = list(env_wrappers.SONIC2_ACTS) if game.startswith("SonicTheHedgehog2") else \
-            retro.data.list_states(game, retro.data.Integrations.ALL)
-    else:
-        states = [name.strip() for name in args.state.split(",") if name.strip()]
-    for state in states:
-        env_wrappers.resolve_state(game, state)
-    if not states:
-        raise UserError(f"--state {args.state!r} names no state")
+    states = env_wrappers.resolve_states(game, args.state, default=env_config.state)
     return env_config, states
 
 
@@ -178,14 +158,7 @@ def find_model(args):
     models there are."""
     if args.model_name is None:
         return None
-    folder = os.path.join(args.workspace_path, "model", args.model_name)
-    available = nw.list_models(args.workspace_path)
-    if args.model_name not in available:
-        where = os.path.join(args.workspace_path, "model")
-        listing = (f"available: {', '.join(available)}" if available
-                   else "there are none there (check --workspace_path)")
-        raise UserError(f"no model {args.model_name!r} in {where}; {listing}")
-    return folder
+    return nw.find_model_folder(args.workspace_path, args.model_name)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 import keras
 
 import network as nw
