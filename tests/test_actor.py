@@ -6,7 +6,7 @@ import pytest
 
 import actor
 import env_wrappers
-import learner
+import impala_update
 import network as nw
 import transport
 from agent import Agent
@@ -44,8 +44,8 @@ def test_learner_recomputes_the_behaviour_logits(played):
     network, unrolls = played
     assert sum(unroll["dones"].sum() for unroll in unrolls) >= 4
     assert not any(unroll["terminated"].any() for unroll in unrolls)  # only the time limit
-    batch = learner.stack_unrolls(unrolls)
-    logits, _, _ = learner.unroll_network(network, batch)
+    batch = impala_update.stack_unrolls(unrolls)
+    logits, _, _ = impala_update.unroll_network(network, batch)
     # Same weights, so the learner's policy is the behaviour policy at every step: initial
     # state, resets at episode starts and previous action/reward all agree with the actor's.
     np.testing.assert_allclose(logits.numpy()[:-1], batch["behaviour_logits"], atol=1e-4)
@@ -61,7 +61,7 @@ def test_unrolls_continue_each_other_with_real_observations(played):
         assert current["last_action"] == previous["actions"][-1]
         assert current["last_reward"] == pytest.approx(previous["rewards"][-1])
         # The state carried into the next unroll is the state after this one's T steps.
-        batch = learner.stack_unrolls([previous])
+        batch = impala_update.stack_unrolls([previous])
         _, _, state = network.unroll(
             batch["observations"][:-1], batch["episode_start"][:-1],
             np.concatenate([batch["last_action"][None], batch["actions"][:-1]]),

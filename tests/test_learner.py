@@ -10,6 +10,7 @@ import pytest
 
 import actor
 import env_wrappers
+import impala_update
 import learner
 import network as nw
 import transport
@@ -49,7 +50,7 @@ def fake_unroll(rng, steps, version=0):
 def test_stacked_batch_is_time_major():
     rng = np.random.default_rng(0)
     unrolls = [fake_unroll(rng, 6) for _ in range(3)]
-    batch = learner.stack_unrolls(unrolls)
+    batch = impala_update.stack_unrolls(unrolls)
     assert batch["observations"].shape == (7, 3, *OBS_SHAPE)
     assert batch["behaviour_logits"].shape == (6, 3, NUM_ACTIONS)
     assert batch["initial_state_h"].shape == (3, TINY.lstm_units)
@@ -58,22 +59,22 @@ def test_stacked_batch_is_time_major():
     # An actor that sends no truncation values or last action/reward still fits the batch.
     bare = {k: v for k, v in unrolls[0].items()
             if k not in ("truncation_values", "last_action", "last_reward")}
-    batch = learner.stack_unrolls([bare, unrolls[1]])
+    batch = impala_update.stack_unrolls([bare, unrolls[1]])
     assert batch["truncation_values"][:, 0].tolist() == [0.0] * 6
     assert batch["last_reward"].tolist() == [0.0, 1.0]
 
 
 def test_one_update_trains_every_term_and_an_actor_syncs_the_new_weights():
-    config = learner.LearnerConfig(unroll_length=6, batch_size=2, kl_cost=0.5,
+    config = impala_update.LearnerConfig(unroll_length=6, batch_size=2, kl_cost=0.5,
                                    learning_rate=1e-3)
     network = nw.create_network(TINY, OBS_SHAPE, seed=0)
     anchor = nw.create_network(TINY, OBS_SHAPE, seed=1)  # a different "pretrained" policy
     anchor_before = [w.copy() for w in anchor.get_weights()]
     before = [w.copy() for w in network.get_weights()]
-    update = learner.make_update(network, keras.optimizers.Adam(config.learning_rate), config,
+    update = impala_update.make_update(network, keras.optimizers.Adam(config.learning_rate), config,
                                  anchor)
     rng = np.random.default_rng(1)
-    metrics = update(learner.stack_unrolls([fake_unroll(rng, 6) for _ in range(2)]))
+    metrics = update(impala_update.stack_unrolls([fake_unroll(rng, 6) for _ in range(2)]))
     metrics = {name: float(value) for name, value in metrics.items()}
 
     for name in ("losses/policy", "losses/value", "losses/entropy", "losses/kl", "losses/total"):
@@ -103,7 +104,7 @@ def test_one_update_trains_every_term_and_an_actor_syncs_the_new_weights():
 
 def test_a_game_over_bootstraps_from_nothing_and_a_truncation_from_its_value():
     """With one step per unroll the value target is exactly r + gamma * (bootstrap)."""
-    config = learner.LearnerConfig(unroll_length=1, batch_size=3, discount=0.5,
+    config = impala_update.LearnerConfig(unroll_length=1, batch_size=3, discount=0.5,
                                    learning_rate=1e-9)
     network = nw.create_network(TINY, OBS_SHAPE, seed=0)
     rng = np.random.default_rng(2)
@@ -119,11 +120,11 @@ def test_a_game_over_bootstraps_from_nothing_and_a_truncation_from_its_value():
                   "truncation_values": np.array([truncation_value], "f4"),
                   "episodes": unroll["episodes"][:int(done)]}
         unrolls.append(unroll)
-    batch = learner.stack_unrolls(unrolls)
-    logits, values, _ = learner.unroll_network(network, batch)
+    batch = impala_update.stack_unrolls(unrolls)
+    logits, values, _ = impala_update.unroll_network(network, batch)
     # Greedy behaviour logits equal to the learner's: on-policy, every ratio is 1.
     batch["behaviour_logits"] = logits.numpy()[:1]
-    update = learner.make_update(network, keras.optimizers.SGD(1e-9), config)
+    update = impala_update.make_update(network, keras.optimizers.SGD(1e-9), config)
     metrics = update(batch)
     assert float(metrics["vtrace/importance_ratio"]) == pytest.approx(1.0, abs=1e-5)
     v0, bootstrap = values.numpy()[0], values.numpy()[1]
@@ -134,11 +135,11 @@ def test_a_game_over_bootstraps_from_nothing_and_a_truncation_from_its_value():
 
 def test_config_checks_itself():
     with pytest.raises(UserError, match="discount"):
-        learner.LearnerConfig(discount=1.5)
+        impala_update.LearnerConfig(discount=1.5)
     with pytest.raises(UserError, match="unroll_length.*batch_size"):
-        learner.LearnerConfig(unroll_length=0, batch_size=0)
+        impala_update.LearnerConfig(unroll_length=0, batch_size=0)
     with pytest.raises(UserError, match="kl_cost"):
-        learner.LearnerConfig(kl_cost=-1)
+        impala_update.LearnerConfig(kl_cost=-1)
 
 
 def test_flags_meant_for_actors_are_ignored_and_unknown_ones_are_errors():
@@ -184,13 +185,13 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     assert anchor is not network
 
     optimizer = keras.optimizers.Adam(1e-3)
-    update = learner.make_update(network, optimizer, learner.LearnerConfig(
+    update = impala_update.make_update(network, optimizer, impala_update.LearnerConfig(
         unroll_length=6, batch_size=1, kl_cost=0.1), anchor)
-    update(learner.stack_unrolls([fake_unroll(np.random.default_rng(0), 6)]))
+    update(impala_update.stack_unrolls([fake_unroll(np.random.default_rng(0), 6)]))
     meta.update(update=7, frames=168)
     for number in (3, 7):
         learner.save_checkpoint(args, network, start_env, optimizer, dict(meta, update=number),
-                                states, learner.LearnerConfig())
+                                states, impala_update.LearnerConfig())
 
     with pytest.raises(UserError, match="reinforcement_model_7 is from an earlier run"):
         learner.load_start(args)
