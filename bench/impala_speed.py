@@ -72,7 +72,7 @@ def component_costs(unroll_length, batch_size, actors):
 
     import actor
     import impala_pb2
-    import learner
+    import impala_update
     import network as nw
     import transport
     from agent import Agent
@@ -129,9 +129,9 @@ def component_costs(unroll_length, batch_size, actors):
     # Per update: one publication, and each actor fetches (at most) that one version.
     costs["parameter sync (per step)"] = (timed(publish, 5) + actors * timed(fetch, 5)) \
         / steps_per_update
-    update = learner.make_update(network, keras.optimizers.Adam(1e-4), learner.LearnerConfig(
+    update = impala_update.make_update(network, keras.optimizers.Adam(1e-4), impala_update.LearnerConfig(
         unroll_length=unroll_length, batch_size=batch_size))
-    batch = learner.stack_unrolls(unrolls)
+    batch = impala_update.stack_unrolls(unrolls)
     costs["learner step (per step)"] = timed(lambda: update(batch), 5) / steps_per_update
     env.close()
     return costs
