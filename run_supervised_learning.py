@@ -81,11 +81,6 @@ def parse_args(argv=None):
                         help="agent steps per chunk (truncated back-propagation through time; "
                              "the LSTM state still carries across chunks)")
     parser.add_argument("--learning_rate", type=float, default=3e-4, help="Adam's learning rate")
-    parser.add_argument("--weight_decay", type=float, default=0.0,
-                        help="decoupled weight decay (AdamW) per unit of learning rate")
-    parser.add_argument("--augment_shift", type=int, default=4,
-                        help="shift each lane's frames by up to this many pixels (0: off), so the "
-                             "few thousand demonstration frames are not learnt pixel by pixel")
     parser.add_argument("--lr_schedule", default="cosine", choices=("cosine", "constant"),
                         help="cosine: decay to a tenth of --learning_rate by --training_steps")
     parser.add_argument("--training_steps", type=int, default=2500,
@@ -106,8 +101,6 @@ def parse_args(argv=None):
                              "state and step count (its observation and network settings must match)")
     args = parser.parse_args(argv)
     args.replay_path = args.replay_path or str(REPOSITORY / DEFAULT_REPLAY_PATH)
-    if args.augment_shift < 0 or args.weight_decay < 0:
-        raise cli.UserError("--augment_shift and --weight_decay must be at least 0")
     for name in ("batch_size", "seq_len", "training_steps", "save_every", "log_every",
                  "eval_every", "workers"):
         if getattr(args, name) < 1:
@@ -146,8 +139,7 @@ def policy_variables(network):
     return [v for v in network.trainable_variables if id(v) not in value_weights]
 
 
-def build_learner(network_config, observation_shape, learning_rate, seed, checkpoint=None,
-                  weight_decay=0.0):
+def build_learner(network_config, observation_shape, learning_rate, seed, checkpoint=None):
     """The network, its Adam optimizer, the variables trained, and the step to start from: fresh
     (seeded), or exactly as `checkpoint` left them (weights, optimizer moments, iterations)."""
     if checkpoint:
@@ -155,7 +147,7 @@ def build_learner(network_config, observation_shape, learning_rate, seed, checkp
     else:
         network = nw.create_network(network_config, observation_shape, seed=seed)
     variables = policy_variables(network)
-    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(variables)
     if not checkpoint:
         return network, optimizer, variables, 0
@@ -263,8 +255,7 @@ def main(argv=None):
     network_config = nw.NetworkConfig(
         num_actions=env_config.num_actions, **{name: wanted[name] for name in NETWORK_SETTINGS})
     network, optimizer, variables, start_step = build_learner(
-        network_config, env_config.observation_shape, args.learning_rate, args.seed, checkpoint,
-        args.weight_decay)
+        network_config, env_config.observation_shape, args.learning_rate, args.seed, checkpoint)
     if checkpoint:
         print(f"resuming {checkpoint} at step {start_step}")
     train_step = make_train_step(network, optimizer, variables)
@@ -286,8 +277,7 @@ def main(argv=None):
         metadata = {"kind": "supervised", "step": step, "dataset": str(dataset_path),
                     "replay_path": str(args.replay_path), "run_name": run_name,
                     "training": {k: getattr(args, k) for k in (
-                        "batch_size", "seq_len", "learning_rate", "lr_schedule", "weight_decay",
-                        "augment_shift", "seed")},
+                        "batch_size", "seq_len", "learning_rate", "lr_schedule", "seed")},
                     "val_movies": list(val_movies.names) if val_movies else [],
                     "curves": curves}
         nw.save_model(path, network, env_config, metadata, optimizer)
@@ -295,8 +285,7 @@ def main(argv=None):
 
     # The loop.
     stream = sl_data.LaneStream(train_movies, args.batch_size, args.seq_len, args.seed + start_step)
-    batches = iter(sl_data.training_dataset(
-        stream, env_config.observation_shape, args.augment_shift, args.seed + start_step))
+    batches = iter(sl_data.training_dataset(stream, env_config.observation_shape))
     state = network.initial_state(args.batch_size)
     frames_per_step = args.batch_size * args.seq_len
     confusion = np.zeros((env_config.num_actions,) * 2, np.int64)

@@ -207,33 +207,10 @@ def evaluation_batches(movies, batch_size, seq_len):
         yield movies.gather(indices[rows], starts[rows], mask[rows])
 
 
-def random_shift(observations, max_shift, seed):
-    """Moves every lane's frames by a random whole-pixel offset in [-max_shift, max_shift] on
-    each axis, the same offset for all T steps of the lane (motion between frames stays as it
-    was); borders are filled by repeating the edge pixels.
-
-    observations: uint8 [T, B, H, W, C]; seed: int32 [2] (stateless random numbers).
-    A demonstration is a few thousand frames: shifting them keeps the network from learning
-    exact pixel positions by heart.
-    """
-    shape = tf.shape(observations)
-    batch, height, width = shape[1], shape[2], shape[3]
-    padded = tf.pad(observations, [[0, 0], [0, 0], [max_shift, max_shift],
-                                   [max_shift, max_shift], [0, 0]], mode="SYMMETRIC")
-    offsets = tf.random.stateless_uniform([2, batch], seed, 0, 2 * max_shift + 1, tf.int32)
-    rows = offsets[0][:, None] + tf.range(height)[None]  # [B, H]
-    columns = offsets[1][:, None] + tf.range(width)[None]  # [B, W]
-    lanes_first = tf.transpose(padded, [1, 0, 2, 3, 4])  # [B, T, H + 2s, W + 2s, C]
-    cropped = tf.gather(lanes_first, rows, axis=2, batch_dims=1)
-    cropped = tf.gather(cropped, columns, axis=3, batch_dims=1)
-    return tf.transpose(cropped, [1, 0, 2, 3, 4])
-
-
-def training_dataset(stream, observation_shape, max_shift=0, seed=0):
-    """A tf.data pipeline over a LaneStream: batches are gathered in a background thread,
-    shifted by up to `max_shift` pixels (random_shift) and prefetched, so the next chunk is
-    ready when the train step finishes. Order is kept: lane b of batch k+1 continues lane b of
-    batch k."""
+def training_dataset(stream, observation_shape):
+    """A tf.data pipeline over a LaneStream: batches are gathered in a background thread and
+    prefetched, so the next chunk is ready when the train step finishes. Order is kept: lane b
+    of batch k+1 continues lane b of batch k."""
     time, batch = stream.seq_len, stream.batch_size
     signature = Batch(
         tf.TensorSpec([time, batch, *observation_shape], tf.uint8),
@@ -244,11 +221,6 @@ def training_dataset(stream, observation_shape, max_shift=0, seed=0):
         tf.TensorSpec([time, batch], tf.bool),
     )
     dataset = tf.data.Dataset.from_generator(lambda: stream, output_signature=signature)
-    if max_shift > 0:
-        seeds = tf.data.Dataset.random(seed).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda batch, seed: batch._replace(observations=random_shift(
-                batch.observations, max_shift, tf.cast(seed % (2 ** 31), tf.int32))))
     return dataset.prefetch(2)
 
 

@@ -1,7 +1,7 @@
 """Behaviour-cloning training speed in frames/s (one frame = one agent step of one lane), split
 into its two halves and measured together:
 
-  pipeline:   batches from the lane stream through tf.data, nothing else;
+  pipeline:   batches from the lane stream (numpy alone, then through tf.data), nothing else;
   train step: forward, backward and Adam step on one fixed batch, already in memory;
   together:   the training loop as run_supervised_learning.py runs it (the pipeline prefetches
               the next batch while the step computes, carrying the LSTM state).

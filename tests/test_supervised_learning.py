@@ -226,28 +226,14 @@ def test_lanes_continue_movies_across_chunks_with_episode_starts():
         assert (action == (movie + step) % 23).all()
 
 
-def test_tf_data_pipeline_keeps_chunk_order_and_shifts_whole_lanes():
-    episodes = synthetic_episodes([13, 8, 21])
-    rng = np.random.default_rng(2)
-    episodes = [e._replace(observations=rng.integers(0, 256, e.observations.shape, np.uint8))
-                for e in episodes]
-    movies = sl_data.Movies(episodes)
+def test_tf_data_pipeline_delivers_the_chunks_in_order():
+    movies = sl_data.Movies(synthetic_episodes([13, 8, 21]))
     plain = sl_data.LaneStream(movies, batch_size=3, seq_len=4, seed=7)
     expected = [next(plain) for _ in range(6)]
-    shifted = sl_data.training_dataset(sl_data.LaneStream(movies, 3, 4, seed=7), (4, 4, 3),
-                                       max_shift=1, seed=0)
-    offsets = set()
-    for want, got in zip(expected, shifted.take(6)):
-        for field in ("episode_start", "prev_actions", "prev_rewards", "actions", "mask"):
+    dataset = sl_data.training_dataset(sl_data.LaneStream(movies, 3, 4, seed=7), (4, 4, 3))
+    for want, got in zip(expected, dataset.take(6)):
+        for field in sl_data.Batch._fields:
             np.testing.assert_array_equal(getattr(got, field).numpy(), getattr(want, field))
-        got = got.observations.numpy()
-        for lane in range(3):
-            # One offset for all T frames of a lane: the inner 2x2 pixels reappear shifted.
-            matches = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if np.array_equal(
-                got[:, lane, 1:3, 1:3], want.observations[:, lane, 1 + dy:3 + dy, 1 + dx:3 + dx])]
-            assert matches, "a lane's frames were not moved as one"
-            offsets.add(matches[0])
-    assert len(offsets) > 1  # the offsets are drawn, not fixed
 
 
 @pytest.fixture(scope="module")
