@@ -80,7 +80,7 @@ def parse_args(argv=None):
     parser.add_argument("--seq_len", type=int, default=20,
                         help="agent steps per chunk (truncated back-propagation through time; "
                              "the LSTM state still carries across chunks)")
-    parser.add_argument("--learning_rate", type=float, default=3e-4, help="Adam's learning rate")
+    parser.add_argument("--learning_rate", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--lr_schedule", default="cosine", choices=("cosine", "constant"),
                         help="cosine: decay to a tenth of --learning_rate by --training_steps")
     parser.add_argument("--training_steps", type=int, default=2500,
