@@ -47,8 +47,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter)
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--workspace_path", default=".",
                         help="folder that gets model/, tensorboard/, image/ (and datasets/)")
     parser.add_argument("--replay_path", default=None,

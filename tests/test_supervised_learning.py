@@ -324,6 +324,17 @@ def test_dataset_parsed_with_other_settings_is_refused(trained, movies):
     assert_one_line_error(result, config["dataset"])
 
 
+@pytest.mark.parametrize("flags, words", [
+    (["--batch_size", "many"], ["--batch_size", "invalid int"]),
+    (["--seq_len", "0"], ["--seq_len", "at least 1"]),
+    (["--val_fraction", "1"], ["--val_fraction"]),
+])
+def test_bad_flags_are_one_line(tmp_path, flags, words):
+    result = run_script("--workspace_path", tmp_path, *flags)
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / "datasets").exists()  # refused before any work
+
+
 def test_resume_without_a_checkpoint_is_one_line(movies, tmp_path):
     result = run_script("--workspace_path", tmp_path, "--replay_path", movies, "--resume")
     assert_one_line_error(result, "nothing to resume")
