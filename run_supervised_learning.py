@@ -97,7 +97,8 @@ def parse_args(argv=None):
                         help="seed of the initial weights, the validation split and the data order")
     parser.add_argument("--resume", action="store_true",
                         help="continue the newest model/supervised_model_<step> with its optimizer "
-                             "state and step count (its observation and network settings must match)")
+                             "state and step count (its observation and network settings must "
+                             "match)")
     args = parser.parse_args(argv)
     args.replay_path = args.replay_path or str(REPOSITORY / DEFAULT_REPLAY_PATH)
     for name in ("batch_size", "seq_len", "training_steps", "save_every", "log_every",
@@ -296,7 +297,8 @@ def main(argv=None):
         metrics = evaluate(network, val_movies, args.batch_size, args.seq_len)
         sl_data.write_metrics("val", metrics, metrics.pop("confusion"), step, names)
         curves["val"].append({"step": step, **metrics})
-        postfix.update(val_loss=f"{metrics['cross_entropy']:.3f}", val_acc=f"{metrics['accuracy']:.3f}")
+        postfix.update(val_loss=f"{metrics['cross_entropy']:.3f}",
+                       val_acc=f"{metrics['accuracy']:.3f}")
         bar.set_postfix(postfix)
 
     if val_movies and start_step == 0:
@@ -321,7 +323,8 @@ def main(argv=None):
             tf.summary.scalar("charts/learning_rate", learning_rate, step)
             tf.summary.scalar("charts/frames_per_second",
                               interval_steps * frames_per_step / train_seconds, step)
-            tf.summary.scalar("charts/epochs", step * frames_per_step / train_movies.num_steps, step)
+            tf.summary.scalar("charts/epochs",
+                              step * frames_per_step / train_movies.num_steps, step)
             curves["train"].append({"step": step, **metrics})
             postfix.update(loss=f"{metrics['cross_entropy']:.3f}", acc=f"{metrics['accuracy']:.3f}")
             bar.set_postfix(postfix)

@@ -71,7 +71,8 @@ def main():
     network, optimizer, variables, _ = sl.build_learner(config, observation_shape, 3e-4, seed=0)
     train_step = sl.make_train_step(network, optimizer, variables)
     print(f"{len(movies)} movies, {movies.num_steps} steps of {observation_shape}; torso "
-          f"{args.torso}, LSTM {args.lstm_units}, batch {args.batch_size} x seq_len {args.seq_len}; "
+          f"{args.torso}, LSTM {args.lstm_units}, batch {args.batch_size} x seq_len "
+          f"{args.seq_len}; "
           f"{os.cpu_count()} CPU cores")
     total = args.warmup + args.steps
 
@@ -85,7 +86,8 @@ def main():
     started = time.perf_counter()
     for _ in range(args.steps):
         next(stream)
-    report("pipeline, numpy gather only:", args.steps, frames_per_step, time.perf_counter() - started)
+    report("pipeline, numpy gather only:", args.steps, frames_per_step,
+           time.perf_counter() - started)
 
     batches = dataset()
     for step in range(total):
@@ -93,7 +95,8 @@ def main():
             started = time.perf_counter()
         batch = next(batches)
     batch.observations.numpy()
-    report("pipeline, through tf.data:", args.steps, frames_per_step, time.perf_counter() - started)
+    report("pipeline, through tf.data:", args.steps, frames_per_step,
+           time.perf_counter() - started)
 
     fixed = batch
     state = network.initial_state(args.batch_size)
@@ -102,7 +105,8 @@ def main():
             started = time.perf_counter()
         loss, _, state = train_step(fixed, state)
     float(loss)
-    report("train step, fixed batch:", args.steps, frames_per_step, time.perf_counter() - started)
+    report("train step, fixed batch:", args.steps, frames_per_step,
+           time.perf_counter() - started)
 
     batches = dataset()
     state = network.initial_state(args.batch_size)
@@ -112,7 +116,8 @@ def main():
         loss, confusion, state = train_step(next(batches), state)
         confusion.numpy()  # the training loop reads these every step
     float(loss)
-    report("together (training loop):", args.steps, frames_per_step, time.perf_counter() - started)
+    report("together (training loop):", args.steps, frames_per_step,
+           time.perf_counter() - started)
     return 0
 
 

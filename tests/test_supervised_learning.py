@@ -49,7 +49,8 @@ for movie in range(movies):
             break
     env.close()
     (name,) = os.listdir(folder)
-    os.replace(os.path.join(folder, name), os.path.join(out, name.replace("-000000", f"-{movie:06d}")))
+    renamed = name.replace("-000000", f"-{movie:06d}")
+    os.replace(os.path.join(folder, name), os.path.join(out, renamed))
     os.rmdir(folder)
 """
 
@@ -183,7 +184,8 @@ def test_validation_split_never_shares_a_movie():
     assert {e.name for e in train}.isdisjoint({e.name for e in val})
     assert {e.name for e in train} | {e.name for e in val} == {e.name for e in episodes}
     # A resumed run keeps its predecessor's validation set whatever the seed.
-    again, val_again = sl_data.split_by_movie(episodes, 0.3, seed=99, val_names=[e.name for e in val])
+    _, val_again = sl_data.split_by_movie(episodes, 0.3, seed=99,
+                                          val_names=[e.name for e in val])
     assert [e.name for e in val_again] == [e.name for e in val]
 
     val_ids = {int(e.name[-2:]) for e in val}
