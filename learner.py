@@ -78,7 +78,7 @@ def build_parser():
     add("--seed", type=int, default=0, help="seeds a from-scratch network's initial weights")
     for field in dataclasses.fields(LearnerConfig):
         add(f"--{field.name}", type=type(field.default), default=field.default,
-            help=f"{field.metadata['help']} (default {field.default})")
+            help=field.metadata["help"])
     return parser
 
 

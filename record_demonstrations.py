@@ -22,7 +22,6 @@ their frames and scores are merged into --output/demos.json, with the random-pla
 (`--baseline_episodes` episodes of uniformly random actions from the action table, to game over).
 """
 
-import argparse
 import json
 import os
 import pathlib
@@ -244,10 +243,11 @@ def update_demos_file(output, game, state, args, movies, baseline):
 # Main
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser():
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("search", "human"), default="search",
-                        help="search: automatic look-ahead demonstrator; human: play with the keyboard")
+                        help="search: automatic look-ahead demonstrator; human: play with the "
+                             "keyboard")
     parser.add_argument("--game", default=env_wrappers.DEFAULT_GAME, help="stable-retro game id")
     parser.add_argument("--state", default=None, help="start state (default: the game's own)")
     parser.add_argument("--output", required=True, help="folder for the .bk2 movies and demos.json")
@@ -278,7 +278,11 @@ def main():
                         help="human: frames per second (60 is the console's speed; 0: no limit)")
     parser.add_argument("--max_frames", type=int, default=None,
                         help="human: stop recording after this many frames")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     for name in ("movies", "frames", "frame_skip", "horizon", "candidates", "commit", "mean_hold", "scale"):
         if getattr(args, name) < 1:
             raise cli.UserError(f"--{name} must be >= 1 (got {getattr(args, name)})")

@@ -26,7 +26,6 @@ of N agent steps:
     dones bool [N]: true at the last step (the movie's end, or where the game ended).
 """
 
-import argparse
 import functools
 import hashlib
 import json
@@ -589,8 +588,8 @@ def print_statistics(replay_path, action_set="full"):
     return stats, errors
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser():
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replay_path", nargs="+", required=True,
                         help=".bk2 movie files and/or folders searched recursively for *.bk2")
     parser.add_argument("--dataset_path",
@@ -609,7 +608,11 @@ def main():
     parser.add_argument("--stats", action="store_true",
                         help="only print frames and button-combination statistics per movie "
                              "(reads inputs only; needs no ROM, writes nothing)")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     if args.stats:
         stats, _ = print_statistics(args.replay_path, args.action_set)
         if not stats:

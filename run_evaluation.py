@@ -30,7 +30,7 @@ from cli import UserError
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 
 
-def parse_args(argv):
+def build_parser():
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace_path", default=".",
                         help="folder holding model/ (read) and results/ (written)")
@@ -68,8 +68,11 @@ def parse_args(argv):
     parser.add_argument("--record_path", default=None,
                         help="record every episode as a .bk2 movie in this folder (with a model, "
                              "the random baseline's go to its random/ subfolder)")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def parse_args(argv):
+    args = build_parser().parse_args(argv)
     if args.model_name is None and args.baseline is None:
         raise UserError("nothing to evaluate: give --model_name, or --baseline random alone")
     if args.episodes < 1 or args.max_steps < 1:

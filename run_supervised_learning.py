@@ -39,15 +39,8 @@ OBSERVATION_SETTINGS = ("frame_skip", "obs_size", "grayscale", "action_set")
 NETWORK_SETTINGS = ("torso", "lstm_units", "use_prev_action", "use_prev_reward")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each flag's default, except where the help text itself says what None means."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
-
-
-def parse_args(argv=None):
-    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+def build_parser():
+    parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace_path", default=".",
                         help="folder that gets model/, tensorboard/, image/ (and datasets/)")
     parser.add_argument("--replay_path", default=None,
@@ -99,7 +92,11 @@ def parse_args(argv=None):
                         help="continue the newest model/supervised_model_<step> with its optimizer "
                              "state and step count (its observation and network settings must "
                              "match)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    args = build_parser().parse_args(argv)
     args.replay_path = args.replay_path or str(REPOSITORY / DEFAULT_REPLAY_PATH)
     for name in ("batch_size", "seq_len", "training_steps", "save_every", "log_every",
                  "eval_every", "workers"):
