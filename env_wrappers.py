@@ -558,6 +558,20 @@ class EnvConfig:
         return make_env(record_path=record_path, **self.to_dict())
 
 
+def add_observation_flags(parser):
+    """The command-line flags of the settings a dataset and a model must share, with EnvConfig's
+    defaults: --frame_skip, --obs_size, --grayscale, --action_set."""
+    defaults = EnvConfig()
+    parser.add_argument("--frame_skip", type=int, default=defaults.frame_skip,
+                        help="emulator frames per agent step (the model plays with the same)")
+    parser.add_argument("--obs_size", type=int, default=defaults.obs_size,
+                        help="observations are obs_size x obs_size pixels")
+    parser.add_argument("--grayscale", action="store_true",
+                        help="one grey channel per observation instead of RGB")
+    parser.add_argument("--action_set", default=defaults.action_set, choices=sorted(ACTION_SETS),
+                        help="action table the demonstrated buttons are projected onto")
+
+
 def make_env(
     game=DEFAULT_GAME,
     state=None,

@@ -49,14 +49,7 @@ def build_parser():
     parser.add_argument("--dataset_path", default=None,
                         help="where the parsed movies are cached (default: <workspace>/datasets/"
                              "<replay folder name>_<observation settings>)")
-    parser.add_argument("--frame_skip", type=int, default=4,
-                        help="emulator frames per agent step (the model plays with the same)")
-    parser.add_argument("--obs_size", type=int, default=84,
-                        help="observations are obs_size x obs_size pixels")
-    parser.add_argument("--grayscale", action="store_true",
-                        help="one grey channel per observation instead of RGB")
-    parser.add_argument("--action_set", default="full", choices=sorted(env_wrappers.ACTION_SETS),
-                        help="action table the demonstrated buttons are projected onto")
+    env_wrappers.add_observation_flags(parser)
     parser.add_argument("--workers", type=int, default=2,
                         help="movies replayed in parallel when parsing, one emulator process each")
     parser.add_argument("--torso", default="nature", choices=("nature", "impala"),
