@@ -38,6 +38,10 @@ class LearnerConfig:
     clip_pg_rho_threshold: float = setting(1.0, "V-trace: clips importance weights in the "
                                                 "policy gradient")
     lambda_: float = setting(1.0, "V-trace trace factor lambda")
+    value_warmup_updates: int = setting(0, "updates at the start that train the value head "
+                                           "alone, the rest of the network frozen: a pretrained "
+                                           "policy's value head is untrained, and advantages "
+                                           "from it would first unlearn the policy")
     total_frames: int = setting(10_000_000, "stop after training on this many env frames "
                                             "(frame skip counted)")
     save_every: int = setting(1000, "updates between checkpoints (one is also written at the "
@@ -51,7 +55,8 @@ class LearnerConfig:
                      for name in ("learning_rate", "max_grad_norm", "clip_rho_threshold",
                                   "clip_pg_rho_threshold") if not getattr(self, name) > 0]
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
-                     for name in ("entropy_cost", "baseline_cost", "kl_cost")
+                     for name in ("entropy_cost", "baseline_cost", "kl_cost",
+                                 "value_warmup_updates")
                      if not getattr(self, name) >= 0]
         if not 0 < self.discount <= 1:
             problems.append(f"discount must be in (0, 1] (got {self.discount})")
@@ -98,7 +103,8 @@ def unroll_network(network, batch):
 
 
 def make_update(network, optimizer, config, anchor=None):
-    """Returns `update(batch) -> metrics`, one compiled gradient step on a `stack_unrolls` batch.
+    """Returns `update(batch, train_policy=True) -> metrics`, one compiled gradient step on a
+    `stack_unrolls` batch. With train_policy False only the value head learns (value warm-up).
 
     The network runs as `unroll_network` says; step T only gives the bootstrap value V(x_T).
     Discounts: 0 after a step that ended its episode. A game over bootstraps from nothing; a
@@ -111,8 +117,10 @@ def make_update(network, optimizer, config, anchor=None):
     if config.kl_cost > 0 and anchor is None:
         raise ValueError("kl_cost > 0 needs the pretrained network as anchor")
 
+    value_variables = {id(v) for v in network.value_head.trainable_variables}
+
     @tf.function
-    def update(batch):
+    def compiled_update(batch, train_policy):
         not_done = 1.0 - tf.cast(batch["dones"], tf.float32)
         discounts = config.discount * not_done
         rewards = batch["rewards"] + config.discount * batch["truncation_values"]
@@ -139,8 +147,12 @@ def make_update(network, optimizer, config, anchor=None):
             kl_loss = config.kl_cost * kl
             total_loss = policy_loss + value_loss + entropy_loss + kl_loss
         variables = network.trainable_variables
-        gradients, grad_norm = tf.clip_by_global_norm(
-            tape.gradient(total_loss, variables), config.max_grad_norm)
+        gradients = tape.gradient(total_loss, variables)
+        # Zero gradients from the start leave Adam's moments at zero: frozen weights stay put.
+        policy_weight = tf.cast(train_policy, tf.float32)
+        gradients = [g if g is None or id(v) in value_variables else g * policy_weight
+                     for g, v in zip(gradients, variables)]
+        gradients, grad_norm = tf.clip_by_global_norm(gradients, config.max_grad_norm)
         optimizer.apply_gradients(zip(gradients, variables))
         ratios = tf.exp(targets.log_rhos)
         return {
@@ -157,5 +169,8 @@ def make_update(network, optimizer, config, anchor=None):
             / tf.maximum(tf.math.reduce_variance(targets.vs), 1e-8),
             "vtrace/value_mean": tf.reduce_mean(values),
         }
+
+    def update(batch, train_policy=True):
+        return compiled_update(batch, tf.constant(train_policy))
 
     return update

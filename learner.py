@@ -285,7 +285,9 @@ def main(argv=None):
                 break
             # Versions behind: how stale the parameters that chose these actions were.
             lag = float(np.mean([meta["update"] - unroll["parameter_version"] for unroll in taken]))
-            metrics = {name: float(value) for name, value in update(stack_unrolls(taken)).items()}
+            train_policy = meta["update"] >= config.value_warmup_updates
+            metrics = {name: float(value)
+                       for name, value in update(stack_unrolls(taken), train_policy).items()}
             meta["update"] += 1
             meta["frames"] += config.batch_size * frames_per_unroll
             server.set_parameters(meta["update"], network.get_weights())

@@ -43,8 +43,9 @@ evaluate() {  # workspace model_folder_name -> results/evaluation.json
     mv "$(ls -t "$workspace"/results/"$model"-seed0-*.json | head -n 1)" \
         "$workspace/results/evaluation.json"
 }
-reinforce() {  # workspace pretrained(name|path|none) seed
+reinforce() {  # workspace pretrained(name|path|none) seed [learner flags...]
     local workspace=$1 pretrained=$2 seed=$3
+    shift 3
     if [ -f "$workspace/finished" ]; then return; fi
     rm -rf "$workspace"  # a run cut off part-way starts again: its clock is what is measured
     mkdir -p "$workspace"
@@ -55,7 +56,7 @@ reinforce() {  # workspace pretrained(name|path|none) seed
     # value loss does not drown the policy gradient and the entropy bonus.
     timeout --foreground --signal=TERM "${rl_minutes}m" ./run_reinforcement_learning.sh \
         "$num_actors" 0 "$pretrained" --workspace_path "$workspace" --bind 127.0.0.1:0 \
-        --seed "$seed" --reward_scale 0.05 --total_frames 1000000000 || [ $? = 124 ]
+        --seed "$seed" --reward_scale 0.05 --total_frames 1000000000 "$@" || [ $? = 124 ]
     echo "$((SECONDS - started))" >"$workspace/finished"
 }
 
@@ -70,7 +71,12 @@ fi
 sl_model=$(basename "$(newest_model "$sl" supervised_model_)")
 evaluate "$sl" "$sl_model"
 
-reinforce "$out/rl_from_sl" "$sl/model/$sl_model" 1
+# Fine-tuning: the cloned policy is near-deterministic and brittle (it fits its training movies
+# exactly), and its value head is untrained. With the from-scratch settings it unlearns within
+# 100,000 frames; so the value head learns alone first, then everything at a 30x smaller step,
+# held near the cloned policy by the KL term instead of pushed away by an entropy bonus.
+reinforce "$out/rl_from_sl" "$sl/model/$sl_model" 1 \
+    --value_warmup_updates 500 --learning_rate 1e-5 --entropy_cost 0 --kl_cost 1.0
 evaluate "$out/rl_from_sl" "$(basename "$(newest_model "$out/rl_from_sl" reinforcement_model_)")"
 
 reinforce "$out/rl_from_scratch" none 1

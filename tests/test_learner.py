@@ -47,6 +47,28 @@ def fake_unroll(rng, steps, version=0):
     }
 
 
+def test_value_warmup_trains_the_value_head_alone_then_everything():
+    config = impala_update.LearnerConfig(unroll_length=6, batch_size=2, learning_rate=1e-3)
+    network = nw.create_network(TINY, OBS_SHAPE, seed=0)
+    update = impala_update.make_update(network, keras.optimizers.Adam(config.learning_rate),
+                                       config)
+    value_head = {id(v) for v in network.value_head.trainable_variables}
+    is_value = [id(v) in value_head for v in network.trainable_variables]
+    assert any(is_value) and not all(is_value)
+    rng = np.random.default_rng(2)
+
+    def changed_by(train_policy):
+        before = [v.numpy().copy() for v in network.trainable_variables]
+        update(impala_update.stack_unrolls([fake_unroll(rng, 6) for _ in range(2)]),
+               train_policy)
+        return [not np.array_equal(b, v.numpy())
+                for b, v in zip(before, network.trainable_variables)]
+
+    for _ in range(2):  # frozen stays frozen after Adam has moments for the value head
+        assert changed_by(train_policy=False) == is_value
+    assert all(changed_by(train_policy=True))
+
+
 def test_stacked_batch_is_time_major():
     rng = np.random.default_rng(0)
     unrolls = [fake_unroll(rng, 6) for _ in range(3)]
