@@ -68,6 +68,10 @@ def build_parser():
         help="multiplies the rewards trained on (the model's EnvConfig.reward_scale, saved "
              "with it; default: the pretrained model's, 1.0 from scratch). An Airstriker hit "
              "scores 20: 0.05 makes it worth 1. Reported episode returns stay unscaled")
+    add("--max_episode_steps", type=int, default=None,
+        help="time limit of the actors' episodes in agent steps, saved with the model (default: "
+             "the pretrained model's, none from scratch); 0 removes a model's limit. An episode "
+             "cut off bootstraps from its value, so the limit is not a game over")
     add("--bind", default=DEFAULT_BIND,
         help="HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on other machines (trusted "
              "networks only: the channel is not encrypted); port 0 picks a free one")
@@ -94,6 +98,8 @@ def parse_args(argv=None):
             raise UserError(f"unrecognized arguments: {' '.join(rest)} (see --help)")
     config = LearnerConfig(**{field.name: getattr(args, field.name)
                               for field in dataclasses.fields(LearnerConfig)})
+    if args.max_episode_steps is not None and args.max_episode_steps < 0:
+        raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
     if args.reward_scale is not None and not args.reward_scale > 0:
         raise UserError(f"--reward_scale must be positive (got {args.reward_scale})")
     host, _, port = args.bind.rpartition(":")
@@ -154,6 +160,8 @@ def load_start(args):
     env_config = env_config.replace(state=states[0])
     if args.reward_scale is not None:
         env_config = env_config.replace(reward_scale=args.reward_scale)
+    if args.max_episode_steps is not None:
+        env_config = env_config.replace(max_episode_steps=args.max_episode_steps or None)
     anchor = None
     if args.kl_cost > 0:
         if meta["pretrained"] is None:
