@@ -128,7 +128,7 @@ def main(run):
              f"{settings['max_steps']}-step limit, sampled actions.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    if "sl" in reports and "rl_from_sl" in reports:
+    if "rl_from_sl" in reports:
         sl_mean = np.mean([e["return"] for e in reports["sl"]["policies"]["model"]["episodes"]])
         rl_mean = np.mean([e["return"]
                            for e in reports["rl_from_sl"]["policies"]["model"]["episodes"]])
