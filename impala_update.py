@@ -117,8 +117,9 @@ def make_update(network, optimizer, config, anchor=None):
     if config.kl_cost > 0 and anchor is None:
         raise ValueError("kl_cost > 0 needs the pretrained network as anchor")
 
-    value_variables = {id(v) for v in network.value_head.trainable_variables}
+    frozen_in_warmup = {id(v) for v in network.policy_variables}
 
+    # train_policy is a Python bool: one trace each way, and the full update carries no mask.
     @tf.function
     def compiled_update(batch, train_policy):
         not_done = 1.0 - tf.cast(batch["dones"], tf.float32)
@@ -148,10 +149,10 @@ def make_update(network, optimizer, config, anchor=None):
             total_loss = policy_loss + value_loss + entropy_loss + kl_loss
         variables = network.trainable_variables
         gradients = tape.gradient(total_loss, variables)
-        # Zero gradients from the start leave Adam's moments at zero: frozen weights stay put.
-        policy_weight = tf.cast(train_policy, tf.float32)
-        gradients = [g if g is None or id(v) in value_variables else g * policy_weight
-                     for g, v in zip(gradients, variables)]
+        if not train_policy:
+            # Zero gradients from the start leave Adam's moments at zero: frozen weights stay.
+            gradients = [tf.zeros_like(g) if g is not None and id(v) in frozen_in_warmup else g
+                         for g, v in zip(gradients, variables)]
         gradients, grad_norm = tf.clip_by_global_norm(gradients, config.max_grad_norm)
         optimizer.apply_gradients(zip(gradients, variables))
         ratios = tf.exp(targets.log_rhos)
@@ -171,6 +172,6 @@ def make_update(network, optimizer, config, anchor=None):
         }
 
     def update(batch, train_policy=True):
-        return compiled_update(batch, tf.constant(train_policy))
+        return compiled_update(batch, bool(train_policy))
 
     return update

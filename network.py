@@ -156,6 +156,13 @@ class PolicyNetwork(keras.Model):
         self.unroll(*self.dummy_inputs(1, 1))  # create every weight now
         self.built = True
 
+    @property
+    def policy_variables(self):
+        """Every trainable variable but the value head's: what behaviour cloning trains, and
+        what a value warm-up holds still."""
+        value_weights = {id(v) for v in self.value_head.trainable_variables}
+        return [v for v in self.trainable_variables if id(v) not in value_weights]
+
     def initial_state(self, batch_size):
         """Zero LSTM state: (h, c), float32 [B, U] each."""
         zeros = tf.zeros([batch_size, self.config.lstm_units], tf.float32)

@@ -122,13 +122,6 @@ def check_resume(checkpoint, settings):
     return config
 
 
-def policy_variables(network):
-    """What cloning trains: everything but the value head, which is for reinforcement learning
-    (no gradient reaches it from the cross-entropy)."""
-    value_weights = {id(v) for v in network.value_head.trainable_variables}
-    return [v for v in network.trainable_variables if id(v) not in value_weights]
-
-
 def build_learner(network_config, observation_shape, learning_rate, seed, checkpoint=None):
     """The network, its Adam optimizer, the variables trained, and the step to start from: fresh
     (seeded), or exactly as `checkpoint` left them (weights, optimizer moments, iterations)."""
@@ -136,7 +129,8 @@ def build_learner(network_config, observation_shape, learning_rate, seed, checkp
         network, _, config = nw.load_model(checkpoint)
     else:
         network = nw.create_network(network_config, observation_shape, seed=seed)
-    variables = policy_variables(network)
+    # The value head is for reinforcement learning: no gradient reaches it from cross-entropy.
+    variables = network.policy_variables
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(variables)
     if not checkpoint:

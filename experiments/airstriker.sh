@@ -64,7 +64,7 @@ reinforce() {  # workspace pretrained(name|path|none) seed [learner flags...]
 }
 
 sl=$out/sl
-if [ -z "$(newest_model "$sl" supervised_model_)" ] || [ ! -f "$sl/finished" ]; then
+if [ ! -f "$sl/finished" ]; then
     stage "behaviour cloning on demos/Airstriker-Genesis-v0"
     started=$SECONDS
     "$python" run_supervised_learning.py --workspace_path "$sl" --seed 1 \

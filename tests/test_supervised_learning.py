@@ -251,7 +251,7 @@ def test_training_step_hands_the_lanes_state_to_the_next_chunk(tiny_network):
     stream = sl_data.LaneStream(sl_data.Movies(episodes), batch_size=2, seq_len=4, seed=1)
     first, second = next(stream), next(stream)
     optimizer = keras.optimizers.Adam(0.0)  # no update: the weights stay comparable
-    variables = sl.policy_variables(tiny_network)
+    variables = tiny_network.policy_variables
     optimizer.build(variables)
     train_step = sl.make_train_step(tiny_network, optimizer, variables)
     _, _, state = train_step(first, tiny_network.initial_state(2))
