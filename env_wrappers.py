@@ -435,6 +435,30 @@ class RewardScale(gym.RewardWrapper):
         return reward * self.scale
 
 
+class LifeLossPenalty(gym.Wrapper):
+    """Subtracts `penalty` from the reward of each step on which info["lives"] falls. A game's
+    score does not count a lost life, so with a discount of 0.99 a policy that scores fast and
+    dies is worth as much as one that scores as fast and lives; the penalty tells them apart.
+    Outside EpisodeStatistics: reported returns stay the game's score."""
+
+    def __init__(self, env, penalty):
+        super().__init__(env)
+        self.penalty = penalty
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self._lives = info.get("lives")
+        return observation, info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        lives = info.get("lives")
+        if lives is not None and self._lives is not None and lives < self._lives:
+            reward -= self.penalty * (self._lives - lives)
+        self._lives = lives
+        return observation, reward, terminated, truncated, info
+
+
 class EpisodeStatistics(gym.Wrapper):
     """At the step that ends an episode, info["episode"] = {"return", "length", "frames"}:
     the unscaled return, agent steps and emulator frames. Sonic episodes also report
@@ -495,6 +519,8 @@ class EnvConfig:
     frame_skip: emulator frames per agent step (the action is held for all of them).
     obs_size, grayscale, frame_stack: observation is uint8 [obs_size, obs_size, C * frame_stack].
     reward_scale: multiplies rewards the agent sees (episode statistics stay unscaled).
+    life_loss_penalty: subtracted from the reward (before scaling) for each life lost, in the
+      game's score units; 0 is off. Episode statistics stay the game's score.
     max_episode_steps: time limit in agent steps (None: no limit).
     sticky_action_prob: chance per frame of repeating the previous frame's buttons.
     action_set: a key of ACTION_SETS.
@@ -509,6 +535,7 @@ class EnvConfig:
     grayscale: bool = False
     frame_stack: int = 1
     reward_scale: float = 1.0
+    life_loss_penalty: float = 0.0
     max_episode_steps: int | None = None
     sticky_action_prob: float = 0.0
     action_set: str = "full"
@@ -522,6 +549,8 @@ class EnvConfig:
             problems.append(f"obs_size must be in 8..512 (got {self.obs_size})")
         if self.frame_stack < 1:
             problems.append(f"frame_stack must be >= 1 (got {self.frame_stack})")
+        if self.life_loss_penalty < 0:
+            problems.append(f"life_loss_penalty must be >= 0 (got {self.life_loss_penalty})")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             problems.append(f"max_episode_steps must be >= 1 (got {self.max_episode_steps})")
         if not 0.0 <= self.sticky_action_prob < 1.0:
@@ -581,6 +610,7 @@ def make_env(
     grayscale=False,
     frame_stack=1,
     reward_scale=1.0,
+    life_loss_penalty=0.0,
     max_episode_steps=None,
     sticky_action_prob=0.0,
     action_set="full",
@@ -595,7 +625,7 @@ def make_env(
     """
     config = EnvConfig(
         game, state, scenario, frame_skip, obs_size, grayscale, frame_stack, reward_scale,
-        max_episode_steps, sticky_action_prob, action_set, allow_backtracking,
+        life_loss_penalty, max_episode_steps, sticky_action_prob, action_set, allow_backtracking,
     )
     game = resolve_game(config.game)
     sonic = is_sonic(game)
@@ -614,6 +644,8 @@ def make_env(
     if config.max_episode_steps is not None:
         env = gym.wrappers.TimeLimit(env, config.max_episode_steps)
     env = EpisodeStatistics(env)
+    if config.life_loss_penalty:
+        env = LifeLossPenalty(env, config.life_loss_penalty)
     if config.reward_scale != 1.0:
         env = RewardScale(env, config.reward_scale)
     if config.frame_stack > 1:

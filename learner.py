@@ -68,6 +68,10 @@ def build_parser():
         help="multiplies the rewards trained on (the model's EnvConfig.reward_scale, saved "
              "with it; default: the pretrained model's, 1.0 from scratch). An Airstriker hit "
              "scores 20: 0.05 makes it worth 1. Reported episode returns stay unscaled")
+    add("--life_loss_penalty", type=float, default=None,
+        help="subtracted from the reward for each life lost, in game-score units before "
+             "--reward_scale, saved with the model (default: the pretrained model's, 0 from "
+             "scratch). Reported episode returns stay the game's score")
     add("--max_episode_steps", type=int, default=None,
         help="time limit of the actors' episodes in agent steps, saved with the model (default: "
              "the pretrained model's, none from scratch); 0 removes a model's limit. An episode "
@@ -100,6 +104,8 @@ def parse_args(argv=None):
                               for field in dataclasses.fields(LearnerConfig)})
     if args.max_episode_steps is not None and args.max_episode_steps < 0:
         raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
+    if args.life_loss_penalty is not None and args.life_loss_penalty < 0:
+        raise UserError(f"--life_loss_penalty must be at least 0 (got {args.life_loss_penalty})")
     if args.reward_scale is not None and not args.reward_scale > 0:
         raise UserError(f"--reward_scale must be positive (got {args.reward_scale})")
     host, _, port = args.bind.rpartition(":")
@@ -160,6 +166,8 @@ def load_start(args):
     env_config = env_config.replace(state=states[0])
     if args.reward_scale is not None:
         env_config = env_config.replace(reward_scale=args.reward_scale)
+    if args.life_loss_penalty is not None:
+        env_config = env_config.replace(life_loss_penalty=args.life_loss_penalty)
     if args.max_episode_steps is not None:
         env_config = env_config.replace(max_episode_steps=args.max_episode_steps or None)
     anchor = None

@@ -130,6 +130,8 @@ def test_bad_settings_fail_when_made():
         ew.EnvConfig(frame_skip=0)
     with pytest.raises(UserError, match="action_set"):
         ew.EnvConfig(action_set="everything")
+    with pytest.raises(UserError, match="life_loss_penalty"):
+        ew.EnvConfig(life_loss_penalty=-1)
     with pytest.raises(UserError, match="unknown environment settings"):
         ew.EnvConfig.from_dict({"game": ew.DEFAULT_GAME, "colour": True})
 
@@ -175,6 +177,17 @@ def test_reward_scale_scales_only_what_the_agent_sees():
     assert raw.sum() > 0  # tapping fire shoots something down in 300 steps
     np.testing.assert_allclose(scaled, raw * 0.01)
     assert scaled_info["episode"]["return"] == raw_info["episode"]["return"] == raw.sum()
+
+
+def test_life_loss_penalty_charges_each_lost_life_and_reports_the_score():
+    raw, raw_info = play(ew.make_env(), 5000)
+    charged, info = play(ew.make_env(life_loss_penalty=1000, reward_scale=0.01), 5000)
+    assert raw_info["lives"] == 0 and len(charged) == len(raw) < 5000  # the game is over
+    charges = raw * 0.01 - charged
+    lost = np.flatnonzero(~np.isclose(charges, 0))
+    assert len(lost) == 3  # Airstriker starts with three lives
+    np.testing.assert_allclose(charges[lost], 10.0)
+    assert info["episode"]["return"] == raw_info["episode"]["return"] == raw.sum()
 
 
 def test_time_limit_truncates_with_episode_statistics():

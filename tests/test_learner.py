@@ -179,6 +179,8 @@ def test_flags_meant_for_actors_are_ignored_and_unknown_ones_are_errors():
         learner.parse_args(["--batch_size", "two"])
     with pytest.raises(UserError, match="--max_episode_steps"):
         learner.parse_args(["--max_episode_steps", "-1"])
+    with pytest.raises(UserError, match="--life_loss_penalty"):
+        learner.parse_args(["--life_loss_penalty", "-5"])
 
 
 def test_learner_refuses_a_port_in_use_with_one_line(tmp_path):
@@ -201,10 +203,12 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     nw.save_model(str(tmp_path / "model" / "sl"), pretrained, env_config, {"kind": "supervised"})
     flags = ["--workspace_path", str(tmp_path), "--kl_cost", "0.1"]
     args, _ = learner.parse_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.05",
-                                          "--max_episode_steps", "4500"])
+                                          "--max_episode_steps", "4500",
+                                          "--life_loss_penalty", "200"])
     network, start_env, states, meta, anchor = learner.load_start(args)
     assert meta["pretrained"] == str(tmp_path / "model" / "sl") and meta["update"] == 0
     assert start_env.reward_scale == 0.05 and states == [None]
+    assert start_env.life_loss_penalty == 200 and env_config.life_loss_penalty == 0
     assert start_env.max_episode_steps == 4500 and env_config.max_episode_steps is None
     for mine, theirs in zip(network.get_weights(), pretrained.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
