@@ -25,6 +25,13 @@ import stable_retro as retro
 from cli import UserError
 
 DEFAULT_GAME = "Airstriker-Genesis-v0"
+# EnvConfig settings IMPALA trains a game with where neither a flag nor an RL model says
+# otherwise, for the games where they were measured (README, Results on Airstriker): a hit
+# scores 20, scaled to 1; a lost life costs 10 hits; episodes end where evaluations end.
+TRAINING_DEFAULTS = {
+    "Airstriker-Genesis-v0": {"reward_scale": 0.05, "life_loss_penalty": 200.0,
+                              "max_episode_steps": 4500},
+}
 
 # stable-retro's button order for the Genesis pad: index i of a button mask is BUTTONS[i].
 BUTTONS = ("B", "A", "MODE", "START", "UP", "DOWN", "LEFT", "RIGHT", "C", "Y", "X", "Z")

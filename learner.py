@@ -37,7 +37,7 @@ import cli
 import env_wrappers
 import network as nw
 import transport
-from impala_update import LearnerConfig, make_update, stack_unrolls
+from impala_update import FINE_TUNING_DEFAULTS, LearnerConfig, make_update, stack_unrolls
 from cli import UserError
 
 CHECKPOINT_PREFIX = "reinforcement_model_"
@@ -58,24 +58,27 @@ def build_parser():
         help="model folder to start from: a name under <workspace>/model/ or a path; 'none' "
              "starts from scratch with --game/--state and default settings")
     add("--resume", action="store_true",
-        help="continue from the newest <workspace>/model/reinforcement_model_<update>")
+        help="continue from the newest <workspace>/model/reinforcement_model_<update>; give "
+             "the --pretrained_model of the run it continues, which decides the defaults")
     add("--game", default=None, help=f"stable-retro game id (default: the pretrained model's, "
                                      f"else {env_wrappers.DEFAULT_GAME})")
     add("--state", default=None,
         help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
              "state of other games); actors sample one per episode. Default: the model's")
     add("--reward_scale", type=float, default=None,
-        help="multiplies the rewards trained on (the model's EnvConfig.reward_scale, saved "
-             "with it; default: the pretrained model's, 1.0 from scratch). An Airstriker hit "
-             "scores 20: 0.05 makes it worth 1. Reported episode returns stay unscaled")
+        help="multiplies the rewards trained on, saved with the model (default: an RL model's "
+             "own, else the game's training default: 0.05 on Airstriker, where a hit scores "
+             "20, 1.0 elsewhere). Reported episode returns stay unscaled")
     add("--life_loss_penalty", type=float, default=None,
         help="subtracted from the reward for each life lost, in game-score units before "
-             "--reward_scale, saved with the model (default: the pretrained model's, 0 from "
-             "scratch). Reported episode returns stay the game's score")
+             "--reward_scale, saved with the model (default: an RL model's own, else the "
+             "game's training default: 200 on Airstriker, 0 elsewhere). Reported episode "
+             "returns stay the game's score")
     add("--max_episode_steps", type=int, default=None,
-        help="time limit of the actors' episodes in agent steps, saved with the model (default: "
-             "the pretrained model's, none from scratch); 0 removes a model's limit. An episode "
-             "cut off bootstraps from its value, so the limit is not a game over")
+        help="time limit of the actors' episodes in agent steps, saved with the model "
+             "(default: an RL model's own, else the game's training default: 4500 on "
+             "Airstriker, none elsewhere); 0 is no limit. An episode cut off bootstraps from "
+             "its value, so the limit is not a game over")
     add("--bind", default=DEFAULT_BIND,
         help="HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on other machines (trusted "
              "networks only: the channel is not encrypted); port 0 picks a free one")
@@ -85,8 +88,13 @@ def build_parser():
              "the checkpoint's)")
     add("--seed", type=int, default=0, help="seeds a from-scratch network's initial weights")
     for field in dataclasses.fields(LearnerConfig):
-        add(f"--{field.name}", type=type(field.default), default=field.default,
-            help=field.metadata["help"])
+        if field.name in FINE_TUNING_DEFAULTS:
+            add(f"--{field.name}", type=type(field.default), default=None,
+                help=f"{field.metadata['help']} (default: {field.default} from scratch, "
+                     f"{FINE_TUNING_DEFAULTS[field.name]} from a --pretrained_model)")
+        else:
+            add(f"--{field.name}", type=type(field.default), default=field.default,
+                help=field.metadata["help"])
     return parser
 
 
@@ -100,8 +108,12 @@ def parse_args(argv=None):
         _, rest = actor.build_parser().parse_known_args(unknown)
         if rest:
             raise UserError(f"unrecognized arguments: {' '.join(rest)} (see --help)")
-    config = LearnerConfig(**{field.name: getattr(args, field.name)
-                              for field in dataclasses.fields(LearnerConfig)})
+    fine_tuning = args.pretrained_model != "none"
+    defaults = FINE_TUNING_DEFAULTS if fine_tuning else {}
+    config = LearnerConfig(**{
+        field.name: getattr(args, field.name) if getattr(args, field.name) is not None
+        else defaults.get(field.name, field.default)
+        for field in dataclasses.fields(LearnerConfig)})
     if args.max_episode_steps is not None and args.max_episode_steps < 0:
         raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
     if args.life_loss_penalty is not None and args.life_loss_penalty < 0:
@@ -127,17 +139,19 @@ def choose_device(gpu):
     return "CPU"
 
 
-def load_start(args):
+def load_start(args, config):
     """Decides where training starts. Returns (network, env_config, states, meta, anchor):
     meta has update, frames, pretrained (folder or None), run_name and resume_folder."""
     meta = {"update": 0, "frames": 0, "pretrained": None, "run_name": args.run_name,
             "resume_folder": None}
+    kind = None  # of the model training starts from
     if args.resume:
         folder = nw.newest_checkpoint(args.workspace_path, CHECKPOINT_PREFIX)
         if folder is None:
             raise UserError(f"--resume: no {CHECKPOINT_PREFIX}<update> folder under "
                             f"{os.path.join(args.workspace_path, 'model')}; start without it")
         network, env_config, saved = nw.load_model(folder)
+        kind = saved.get("kind")
         meta.update(update=saved["update"], frames=saved["frames"], resume_folder=folder,
                     pretrained=saved.get("pretrained"),
                     run_name=args.run_name or saved.get("run_name"))
@@ -150,7 +164,8 @@ def load_start(args):
                         "another --workspace_path")
     elif args.pretrained_model != "none":
         folder = nw.find_model_folder(args.workspace_path, args.pretrained_model)
-        network, env_config, _ = nw.load_model(folder)
+        network, env_config, saved = nw.load_model(folder)
+        kind = saved.get("kind")
         meta["pretrained"] = folder
         states = env_wrappers.resolve_states(env_config.game, args.state, env_config.state)
     else:
@@ -164,14 +179,18 @@ def load_start(args):
                         "a model plays the game it was trained on")
     env_wrappers.check_rom(env_config.game)
     env_config = env_config.replace(state=states[0])
-    if args.reward_scale is not None:
-        env_config = env_config.replace(reward_scale=args.reward_scale)
-    if args.life_loss_penalty is not None:
-        env_config = env_config.replace(life_loss_penalty=args.life_loss_penalty)
-    if args.max_episode_steps is not None:
-        env_config = env_config.replace(max_episode_steps=args.max_episode_steps or None)
+    # What is trained on: the flags, else an RL model's own settings, else the game's training
+    # defaults (a cloned model never trained on rewards, so its settings were never chosen).
+    if kind != "reinforcement":
+        env_config = env_config.replace(**env_wrappers.TRAINING_DEFAULTS.get(env_config.game, {}))
+    flags = {"reward_scale": args.reward_scale, "life_loss_penalty": args.life_loss_penalty,
+             "max_episode_steps": args.max_episode_steps}
+    given = {name: value for name, value in flags.items() if value is not None}
+    if given.get("max_episode_steps") == 0:
+        given["max_episode_steps"] = None  # no limit
+    env_config = env_config.replace(**given)
     anchor = None
-    if args.kl_cost > 0:
+    if config.kl_cost > 0:
         if meta["pretrained"] is None:
             raise UserError("--kl_cost > 0 keeps the policy near a pretrained one: give "
                             "--pretrained_model")
@@ -262,7 +281,7 @@ def main(argv=None):
     args, config = parse_args(argv)
     stop = StopRequest()
     device = choose_device(args.gpu)
-    network, env_config, states, meta, anchor = load_start(args)
+    network, env_config, states, meta, anchor = load_start(args, config)
     optimizer = keras.optimizers.Adam(config.learning_rate)
     if meta["resume_folder"]:
         nw.load_optimizer_state(meta["resume_folder"], optimizer, network.trainable_variables)

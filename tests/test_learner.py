@@ -197,19 +197,49 @@ def test_learner_refuses_a_port_in_use_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_defaults_follow_where_training_starts(tmp_path):
+    """From scratch: LearnerConfig's values; from a pretrained model: FINE_TUNING_DEFAULTS. The
+    reward settings: the game's training defaults, unless the model is an RL model (its own are
+    kept) or a flag is given."""
+    game_defaults = env_wrappers.TRAINING_DEFAULTS[env_wrappers.DEFAULT_GAME]
+    for kind, reward_scale in (("supervised", 1.0), ("reinforcement", 0.5)):
+        env_config = env_wrappers.EnvConfig(obs_size=36, reward_scale=reward_scale)
+        nw.save_model(str(tmp_path / "model" / kind), nw.create_network(TINY, OBS_SHAPE),
+                      env_config, {"kind": kind})
+    workspace = ["--workspace_path", str(tmp_path)]
+
+    args, config = learner.parse_args(workspace)
+    assert config == impala_update.LearnerConfig()
+    _, scratch_env, *_ = learner.load_start(args, config)
+    assert {name: getattr(scratch_env, name) for name in game_defaults} == game_defaults
+
+    args, config = learner.parse_args(workspace + ["--pretrained_model", "supervised"])
+    assert config == impala_update.LearnerConfig(**impala_update.FINE_TUNING_DEFAULTS)
+    _, cloned_env, *_ = learner.load_start(args, config)
+    assert cloned_env == scratch_env.replace(obs_size=36)
+
+    args, config = learner.parse_args(workspace + ["--pretrained_model", "reinforcement",
+                                                   "--learning_rate", "1e-4",
+                                                   "--max_episode_steps", "0"])
+    assert config.learning_rate == 1e-4 and config.kl_cost == 1.0
+    _, rl_env, *_ = learner.load_start(args, config)
+    assert rl_env.reward_scale == 0.5 and rl_env.max_episode_steps is None
+    assert rl_env.life_loss_penalty == 0
+
+
 def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_path):
     env_config = env_wrappers.EnvConfig(obs_size=36)
     pretrained = nw.create_network(TINY, OBS_SHAPE, seed=4)
     nw.save_model(str(tmp_path / "model" / "sl"), pretrained, env_config, {"kind": "supervised"})
     flags = ["--workspace_path", str(tmp_path), "--kl_cost", "0.1"]
-    args, _ = learner.parse_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.05",
-                                          "--max_episode_steps", "4500",
-                                          "--life_loss_penalty", "200"])
-    network, start_env, states, meta, anchor = learner.load_start(args)
+    args, config = learner.parse_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.5",
+                                               "--max_episode_steps", "300",
+                                               "--life_loss_penalty", "100"])
+    network, start_env, states, meta, anchor = learner.load_start(args, config)
     assert meta["pretrained"] == str(tmp_path / "model" / "sl") and meta["update"] == 0
-    assert start_env.reward_scale == 0.05 and states == [None]
-    assert start_env.life_loss_penalty == 200 and env_config.life_loss_penalty == 0
-    assert start_env.max_episode_steps == 4500 and env_config.max_episode_steps is None
+    assert start_env.reward_scale == 0.5 and states == [None]
+    assert start_env.life_loss_penalty == 100 and env_config.life_loss_penalty == 0
+    assert start_env.max_episode_steps == 300 and env_config.max_episode_steps is None
     for mine, theirs in zip(network.get_weights(), pretrained.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
     assert anchor is not network
@@ -224,9 +254,9 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
                                 states, impala_update.LearnerConfig())
 
     with pytest.raises(UserError, match="reinforcement_model_7 is from an earlier run"):
-        learner.load_start(args)
-    args, _ = learner.parse_args(flags + ["--resume"])
-    resumed, resumed_env, _, resumed_meta, anchor = learner.load_start(args)
+        learner.load_start(args, config)
+    args, config = learner.parse_args(flags + ["--resume"])
+    resumed, resumed_env, _, resumed_meta, anchor = learner.load_start(args, config)
     assert (resumed_meta["update"], resumed_meta["frames"]) == (7, 168)
     assert resumed_meta["run_name"] == meta["run_name"]  # TensorBoard curves continue
     assert resumed_env == start_env and anchor is not None
