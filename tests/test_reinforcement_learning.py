@@ -78,7 +78,10 @@ def test_launcher_trains_from_scratch_and_saves_a_model_evaluation_loads(tmp_pat
     folder = tmp_path / "model" / "reinforcement_model_20"
     network, env_config, config = nw.load_model(str(folder))
     assert (config["kind"], config["update"], config["frames"]) == ("reinforcement", 20, 1600)
-    assert config["pretrained"] is None and env_config == env_wrappers.EnvConfig(state=None)
+    assert config["pretrained"] is None
+    # From scratch on the default game: its training defaults, saved with the model.
+    assert env_config == env_wrappers.EnvConfig(
+        state=None, **env_wrappers.TRAINING_DEFAULTS[env_wrappers.DEFAULT_GAME])
     assert network.observation_shape == (84, 84, 3)
     assert {"losses/policy", "losses/value", "losses/entropy", "charts/fps",
             "charts/policy_lag", "vtrace/explained_variance", "settings"} <= tensorboard_tags(
