@@ -444,9 +444,9 @@ class RewardScale(gym.RewardWrapper):
 
 class LifeLossPenalty(gym.Wrapper):
     """Subtracts `penalty` from the reward of each step on which info["lives"] falls. A game's
-    score does not count a lost life, so with a discount of 0.99 a policy that scores fast and
-    dies is worth as much as one that scores as fast and lives; the penalty tells them apart.
-    Outside EpisodeStatistics: reported returns stay the game's score."""
+    score does not count a lost life: over the ~100 steps a discount of 0.99 looks ahead, a
+    policy that trades lives for points looks better than one that lives, though it ends the
+    game sooner. Outside EpisodeStatistics: reported returns stay the game's score."""
 
     def __init__(self, env, penalty):
         super().__init__(env)
@@ -469,7 +469,7 @@ class LifeLossPenalty(gym.Wrapper):
 class EpisodeStatistics(gym.Wrapper):
     """At the step that ends an episode, info["episode"] = {"return", "length", "frames"}:
     the unscaled return, agent steps and emulator frames. Sonic episodes also report
-    "x_progress" and "level_complete"."""
+    "x_progress" and "level_complete". Every step's info["episode_return"] is the return so far."""
 
     def reset(self, **kwargs):
         self._return, self._length, self._frames = 0.0, 0, 0
@@ -480,6 +480,7 @@ class EpisodeStatistics(gym.Wrapper):
         self._return += reward
         self._length += 1
         self._frames += info["frames"]  # a game over can end an agent step early
+        info["episode_return"] = self._return
         if terminated or truncated:
             episode = {"return": self._return, "length": self._length, "frames": self._frames}
             for key in ("x_progress", "level_complete"):

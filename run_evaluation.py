@@ -170,7 +170,7 @@ def find_model(args):
 
 def play_episode(env, policy, seed, on_step=None):
     """Plays one episode from env.reset(seed=seed); returns env's info["episode"].
-    on_step(action, reward) runs after every agent step."""
+    on_step(action, info) runs after every agent step."""
     observation, _ = env.reset(seed=seed)
     while True:
         action = int(policy.act(observation[None])[0])
@@ -178,7 +178,7 @@ def play_episode(env, policy, seed, on_step=None):
         done = terminated or truncated
         policy.observe([action], [reward], [done])
         if on_step is not None:
-            on_step(action, reward)
+            on_step(action, info)
         if done:
             return info["episode"]
 
@@ -189,19 +189,17 @@ class LiveView:
 
     def __init__(self, title, env_config, screen_shape, scale, fps):
         self.action_names = env_wrappers.action_names(env_config.action_set)
-        self.reward_scale = env_config.reward_scale
         self.fps = 60.0 / env_config.frame_skip if fps is None else fps
         self.window = display.open_window(title, screen_shape, scale)
 
     def start(self, env, heading):
-        self.env, self.heading, self.episode_return = env, heading, 0.0
+        self.env, self.heading = env, heading
 
-    def step(self, action, reward):
-        self.episode_return += reward / self.reward_scale  # as the report counts it
+    def step(self, action, info):
         if self.window is None:
             return
         lines = [self.heading,
-                 f"action {self.action_names[action]}    return {self.episode_return:g}"]
+                 f"action {self.action_names[action]}    return {info['episode_return']:g}"]
         if not self.window.show(self.env.unwrapped.get_screen(), lines):
             tqdm.write("window closed; the evaluation goes on without it", file=sys.stderr)
             self.window = None
@@ -249,7 +247,7 @@ def write_video(path, chosen, label, rows, make_policy, states, emulator, env_co
     seed = rows[chosen]["seed"]
     with writer:
         replay = play_episode(env, make_policy(seed), seed,
-                              lambda action, reward: writer.append_data(env.unwrapped.get_screen()))
+                              lambda action, info: writer.append_data(env.unwrapped.get_screen()))
     if replay["return"] != rows[chosen]["return"]:
         print(f"warning: the video's replay of episode {chosen} scored {replay['return']:g}, "
               f"not {rows[chosen]['return']:g}", file=sys.stderr)

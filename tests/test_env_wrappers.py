@@ -188,6 +188,7 @@ def test_life_loss_penalty_charges_each_lost_life_and_reports_the_score():
     assert len(lost) == 3  # Airstriker starts with three lives
     np.testing.assert_allclose(charges[lost], 10.0)
     assert info["episode"]["return"] == raw_info["episode"]["return"] == raw.sum()
+    assert info["episode_return"] == raw.sum()  # the running return is the score too
 
 
 def test_time_limit_truncates_with_episode_statistics():
