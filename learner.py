@@ -88,13 +88,12 @@ def build_parser():
              "the checkpoint's)")
     add("--seed", type=int, default=0, help="seeds a from-scratch network's initial weights")
     for field in dataclasses.fields(LearnerConfig):
-        if field.name in FINE_TUNING_DEFAULTS:
-            add(f"--{field.name}", type=type(field.default), default=None,
-                help=f"{field.metadata['help']} (default: {field.default} from scratch, "
+        default, text = field.default, field.metadata["help"]
+        if field.name in FINE_TUNING_DEFAULTS:  # None: parse_args decides
+            default = None
+            text += (f" (default: {field.default} from scratch, "
                      f"{FINE_TUNING_DEFAULTS[field.name]} from a --pretrained_model)")
-        else:
-            add(f"--{field.name}", type=type(field.default), default=field.default,
-                help=field.metadata["help"])
+        add(f"--{field.name}", type=type(field.default), default=default, help=text)
     return parser
 
 
@@ -108,12 +107,10 @@ def parse_args(argv=None):
         _, rest = actor.build_parser().parse_known_args(unknown)
         if rest:
             raise UserError(f"unrecognized arguments: {' '.join(rest)} (see --help)")
-    fine_tuning = args.pretrained_model != "none"
-    defaults = FINE_TUNING_DEFAULTS if fine_tuning else {}
-    config = LearnerConfig(**{
-        field.name: getattr(args, field.name) if getattr(args, field.name) is not None
-        else defaults.get(field.name, field.default)
-        for field in dataclasses.fields(LearnerConfig)})
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(LearnerConfig)
+             if getattr(args, field.name) is not None}  # a flag left out keeps a default
+    defaults = FINE_TUNING_DEFAULTS if args.pretrained_model != "none" else {}
+    config = LearnerConfig(**{**defaults, **given})
     if args.max_episode_steps is not None and args.max_episode_steps < 0:
         raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
     if args.life_loss_penalty is not None and args.life_loss_penalty < 0:
