@@ -1,12 +1,14 @@
 """The IMPALA learner's update: its settings, the batch layout, and one V-trace gradient step.
 
-`make_update(network, optimizer, config)` returns a plain function `update(batch) -> metrics`
+`make_optimizer(network, config)` is the learner's Adam; `make_update(network, optimizer, config)`
+returns a plain function `update(batch) -> metrics`
 that a test can call with one fake batch; learner.py feeds it batches from the actors.
 Time-major throughout: T is time (agent steps per unroll), B is batch (unrolls per update).
 """
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -25,7 +27,9 @@ class LearnerConfig:
 
     unroll_length: int = setting(20, "T: agent steps per unroll")
     batch_size: int = setting(4, "B: unrolls per update")
-    learning_rate: float = setting(3e-4, "Adam step size")
+    learning_rate: float = setting(3e-4, "Adam step size of the network but its value head")
+    value_learning_rate: float = setting(3e-4, "Adam step size of the value head (it has an "
+                                               "optimizer of its own)")
     discount: float = setting(0.99, "gamma per agent step")
     entropy_cost: float = setting(0.01, "weight of the entropy bonus")
     baseline_cost: float = setting(0.5, "weight of the value loss")
@@ -52,8 +56,8 @@ class LearnerConfig:
                     for name in ("unroll_length", "batch_size", "total_frames", "save_every")
                     if getattr(self, name) < 1]
         problems += [f"{name} must be positive (got {getattr(self, name)})"
-                     for name in ("learning_rate", "max_grad_norm", "clip_rho_threshold",
-                                  "clip_pg_rho_threshold") if not getattr(self, name) > 0]
+                     for name in ("learning_rate", "value_learning_rate", "max_grad_norm",
+                                  "clip_rho_threshold", "clip_pg_rho_threshold") if not getattr(self, name) > 0]
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
                      for name in ("entropy_cost", "baseline_cost", "kl_cost",
                                  "value_warmup_updates")
@@ -73,6 +77,47 @@ class LearnerConfig:
 # the KL term rather than pushed from it by an entropy bonus.
 FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5, "entropy_cost": 0.0,
                         "kl_cost": 1.0}
+
+
+class SplitAdam:
+    """Adam with a step size of its own for the value head: two Keras Adams behind the one
+    interface the update and the checkpoints use (apply_gradients, build, variables).
+
+    Fine-tuning needs both: a cloned policy must move slowly, while its value head starts
+    untrained and at the policy's step size still explains little of the returns after an hour.
+    """
+
+    def __init__(self, network, learning_rate, value_learning_rate):
+        self._value_ids = {id(v) for v in network.value_head.trainable_variables}
+        self.policy = keras.optimizers.Adam(learning_rate)
+        self.value = keras.optimizers.Adam(value_learning_rate)
+
+    def _split(self, pairs):
+        pairs = list(pairs)
+        return ([(g, v) for g, v in pairs if id(v) not in self._value_ids],
+                [(g, v) for g, v in pairs if id(v) in self._value_ids])
+
+    def build(self, variables):
+        rest, value = self._split((None, v) for v in variables)
+        self.policy.build([v for _, v in rest])
+        self.value.build([v for _, v in value])
+
+    def apply_gradients(self, pairs):
+        rest, value = self._split(pairs)
+        self.policy.apply_gradients(rest)
+        self.value.apply_gradients(value)
+
+    @property
+    def variables(self):
+        return self.policy.variables + self.value.variables
+
+    @property
+    def iterations(self):
+        return self.policy.iterations
+
+
+def make_optimizer(network, config):
+    return SplitAdam(network, config.learning_rate, config.value_learning_rate)
 
 
 # ----------------------------------------------------------------------------------------------

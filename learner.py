@@ -29,7 +29,6 @@ import queue
 import signal
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -37,7 +36,8 @@ import cli
 import env_wrappers
 import network as nw
 import transport
-from impala_update import FINE_TUNING_DEFAULTS, LearnerConfig, make_update, stack_unrolls
+from impala_update import (FINE_TUNING_DEFAULTS, LearnerConfig, make_optimizer, make_update,
+                            stack_unrolls)
 from cli import UserError
 
 CHECKPOINT_PREFIX = "reinforcement_model_"
@@ -279,7 +279,7 @@ def main(argv=None):
     stop = StopRequest()
     device = choose_device(args.gpu)
     network, env_config, states, meta, anchor = load_start(args, config)
-    optimizer = keras.optimizers.Adam(config.learning_rate)
+    optimizer = make_optimizer(network, config)
     if meta["resume_folder"]:
         nw.load_optimizer_state(meta["resume_folder"], optimizer, network.trainable_variables)
     update = make_update(network, optimizer, config, anchor)
