@@ -50,7 +50,7 @@ def fake_unroll(rng, steps, version=0):
 def test_value_warmup_trains_the_value_head_alone_then_everything():
     config = impala_update.LearnerConfig(unroll_length=6, batch_size=2, learning_rate=1e-3)
     network = nw.create_network(TINY, OBS_SHAPE, seed=0)
-    update = impala_update.make_update(network, keras.optimizers.Adam(config.learning_rate),
+    update = impala_update.make_update(network, impala_update.make_optimizer(network, config),
                                        config)
     value_head = {id(v) for v in network.value_head.trainable_variables}
     is_value = [id(v) in value_head for v in network.trainable_variables]
@@ -67,6 +67,25 @@ def test_value_warmup_trains_the_value_head_alone_then_everything():
     for _ in range(2):  # frozen stays frozen after Adam has moments for the value head
         assert changed_by(train_policy=False) == is_value
     assert all(changed_by(train_policy=True))
+
+
+def test_the_value_head_steps_at_its_own_learning_rate():
+    """Adam's first step moves each weight by about its step size, whatever the gradient's
+    scale: the value head's by value_learning_rate, every other weight's by learning_rate."""
+    config = impala_update.LearnerConfig(unroll_length=6, batch_size=2, learning_rate=1e-6,
+                                         value_learning_rate=1e-2)
+    network = nw.create_network(TINY, OBS_SHAPE, seed=0)
+    update = impala_update.make_update(network, impala_update.make_optimizer(network, config),
+                                       config)
+    before = [v.numpy().copy() for v in network.trainable_variables]
+    update(impala_update.stack_unrolls([fake_unroll(np.random.default_rng(3), 6)
+                                        for _ in range(2)]))
+    value_head = {id(v) for v in network.value_head.trainable_variables}
+    steps = {True: [], False: []}
+    for old, variable in zip(before, network.trainable_variables):
+        steps[id(variable) in value_head].append(np.abs(variable.numpy() - old).max())
+    assert 0.5e-2 < max(steps[True]) <= 1.05e-2  # float32 rounding of the weights
+    assert 0 < max(steps[False]) <= 1.05e-6
 
 
 def test_stacked_batch_is_time_major():
@@ -244,9 +263,9 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
         np.testing.assert_array_equal(mine, theirs)
     assert anchor is not network
 
-    optimizer = keras.optimizers.Adam(1e-3)
-    update = impala_update.make_update(network, optimizer, impala_update.LearnerConfig(
-        unroll_length=6, batch_size=1, kl_cost=0.1), anchor)
+    step_config = impala_update.LearnerConfig(unroll_length=6, batch_size=1, kl_cost=0.1)
+    optimizer = impala_update.make_optimizer(network, step_config)
+    update = impala_update.make_update(network, optimizer, step_config, anchor)
     update(impala_update.stack_unrolls([fake_unroll(np.random.default_rng(0), 6)]))
     meta.update(update=7, frames=168)
     for number in (3, 7):
@@ -262,7 +281,10 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     assert resumed_env == start_env and anchor is not None
     for mine, theirs in zip(resumed.get_weights(), network.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
-    restored = keras.optimizers.Adam(1e-3)
+    restored = impala_update.make_optimizer(resumed, step_config)
     assert nw.load_optimizer_state(resumed_meta["resume_folder"], restored,
                                    resumed.trainable_variables)
     assert int(restored.iterations.numpy()) == 1
+    for mine, theirs in zip(restored.variables, optimizer.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    assert len(restored.value.variables) > 2  # the value head's moments came back too
