@@ -1,8 +1,8 @@
 """The IMPALA learner's update: its settings, the batch layout, and one V-trace gradient step.
 
-`make_optimizer(network, config)` is the learner's Adam; `make_update(network, optimizer, config)`
-returns a plain function `update(batch) -> metrics`
-that a test can call with one fake batch; learner.py feeds it batches from the actors.
+`make_optimizer(network, config)` is the learner's Adam, and `make_update(network, optimizer,
+config)` returns a plain function `update(batch) -> metrics` that a test can call with one fake
+batch; learner.py feeds it batches from the actors.
 Time-major throughout: T is time (agent steps per unroll), B is batch (unrolls per update).
 """
 
@@ -57,7 +57,8 @@ class LearnerConfig:
                     if getattr(self, name) < 1]
         problems += [f"{name} must be positive (got {getattr(self, name)})"
                      for name in ("learning_rate", "value_learning_rate", "max_grad_norm",
-                                  "clip_rho_threshold", "clip_pg_rho_threshold") if not getattr(self, name) > 0]
+                                  "clip_rho_threshold", "clip_pg_rho_threshold")
+                     if not getattr(self, name) > 0]
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
                      for name in ("entropy_cost", "baseline_cost", "kl_cost",
                                  "value_warmup_updates")
@@ -73,9 +74,9 @@ class LearnerConfig:
 # What a pretrained policy is fine-tuned with where no flag says otherwise (README, Results on
 # Airstriker): with the from-scratch values a cloned policy, near-deterministic and with an
 # untrained value head, unlearns what it was taught within 100,000 frames. So the value head
-# learns alone first (at value_learning_rate, until it explains about half of the returns'
-# variance), then the rest moves at a 30x smaller step, held near the pretrained policy by the
-# KL term rather than pushed from it by an entropy bonus.
+# learns alone first, at its own larger step (value_learning_rate), then the rest moves at a 30x
+# smaller step, held near the pretrained policy by the KL term rather than pushed from it by an
+# entropy bonus.
 FINE_TUNING_DEFAULTS = {"value_warmup_updates": 2000, "learning_rate": 1e-5, "entropy_cost": 0.0,
                         "kl_cost": 1.0}
 
@@ -118,6 +119,8 @@ class SplitAdam:
 
 
 def make_optimizer(network, config):
+    """The learner's optimizer: learning_rate for the network, value_learning_rate for its
+    value head."""
     return SplitAdam(network, config.learning_rate, config.value_learning_rate)
 
 
