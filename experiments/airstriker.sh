@@ -73,9 +73,7 @@ fi
 sl_model=$(basename "$(newest_model "$sl" supervised_model_)")
 evaluate "$sl" "$sl_model"
 
-# A life lost costs the fine-tuned player more: a clone that survives to the time limit loses
-# about a third of a long episode's score with each life (README, Results on Airstriker).
-reinforce "$out/rl_from_sl" "$sl/model/$sl_model" 1 --life_loss_penalty 600
+reinforce "$out/rl_from_sl" "$sl/model/$sl_model" 1
 evaluate "$out/rl_from_sl" "$(basename "$(newest_model "$out/rl_from_sl" reinforcement_model_)")"
 
 reinforce "$out/rl_from_scratch" none 1
