@@ -74,19 +74,20 @@ class LearnerConfig:
 # What a pretrained policy is fine-tuned with where no flag says otherwise (README, Results on
 # Airstriker): with the from-scratch values a cloned policy, near-deterministic and with an
 # untrained value head, unlearns what it was taught within 100,000 frames. So the value head
-# learns alone first, at its own larger step (value_learning_rate), then the rest moves at a 30x
-# smaller step, held near the pretrained policy by the KL term rather than pushed from it by an
-# entropy bonus.
-FINE_TUNING_DEFAULTS = {"value_warmup_updates": 2000, "learning_rate": 1e-5, "entropy_cost": 0.0,
-                        "kl_cost": 1.0}
+# learns alone first, then everything moves at a 30x smaller step, held near the pretrained
+# policy by the KL term rather than pushed from it by an entropy bonus. (The value head at the
+# from-scratch step with a 2,000-update warm-up measured no better: 0.96x the clone, not 1.08x.)
+FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5,
+                        "value_learning_rate": 1e-5, "entropy_cost": 0.0, "kl_cost": 1.0}
 
 
 class SplitAdam:
     """Adam with a step size of its own for the value head: two Keras Adams behind the one
     interface the update and the checkpoints use (apply_gradients, build, variables).
 
-    Fine-tuning needs both: a cloned policy must move slowly, while its value head starts
-    untrained and at the policy's step size still explains little of the returns after an hour.
+    Fine-tuning may want both: a cloned policy must move slowly, while its value head starts
+    untrained and, at the policy's step, still explained only about a third of the returns'
+    variance after an hour (from scratch: 85%).
     """
 
     def __init__(self, network, learning_rate, value_learning_rate):
