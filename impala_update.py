@@ -91,32 +91,29 @@ class SplitAdam:
     """
 
     def __init__(self, network, learning_rate, value_learning_rate):
-        self._value_ids = {id(v) for v in network.value_head.trainable_variables}
+        self._policy_ids = {id(v) for v in network.policy_variables}  # all but the value head
         self.policy = keras.optimizers.Adam(learning_rate)
         self.value = keras.optimizers.Adam(value_learning_rate)
 
-    def _split(self, pairs):
-        pairs = list(pairs)
-        return ([(g, v) for g, v in pairs if id(v) not in self._value_ids],
-                [(g, v) for g, v in pairs if id(v) in self._value_ids])
+    def _split(self, items, variable_of):
+        items = list(items)
+        policy = [item for item in items if id(variable_of(item)) in self._policy_ids]
+        value = [item for item in items if id(variable_of(item)) not in self._policy_ids]
+        return policy, value
 
     def build(self, variables):
-        rest, value = self._split((None, v) for v in variables)
-        self.policy.build([v for _, v in rest])
-        self.value.build([v for _, v in value])
+        policy, value = self._split(variables, lambda v: v)
+        self.policy.build(policy)
+        self.value.build(value)
 
     def apply_gradients(self, pairs):
-        rest, value = self._split(pairs)
-        self.policy.apply_gradients(rest)
+        policy, value = self._split(pairs, lambda pair: pair[1])
+        self.policy.apply_gradients(policy)
         self.value.apply_gradients(value)
 
     @property
     def variables(self):
         return self.policy.variables + self.value.variables
-
-    @property
-    def iterations(self):
-        return self.policy.iterations
 
 
 def make_optimizer(network, config):

@@ -284,7 +284,7 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     restored = impala_update.make_optimizer(resumed, step_config)
     assert nw.load_optimizer_state(resumed_meta["resume_folder"], restored,
                                    resumed.trainable_variables)
-    assert int(restored.iterations.numpy()) == 1
+    assert int(restored.policy.iterations.numpy()) == 1
     for mine, theirs in zip(restored.variables, optimizer.variables):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     assert len(restored.value.variables) > 2  # the value head's moments came back too
