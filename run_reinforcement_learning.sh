@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# IMPALA on this machine: one learner and N actors, each process logging to <workspace>/logs/.
+# IMPALA on this machine: one learner and N actors, each process logging to <workspace>/logs/
+# (learner.log, actor_<id>.log); the learner also prints its lines, and actors their warnings.
 #
 #   ./run_reinforcement_learning.sh [number of envs] [gpu use] [pretrained model] [flags...]
 #   ./run_reinforcement_learning.sh 4 1 supervised_model_3 --total_frames 5000000
@@ -63,8 +64,7 @@ stop_all() {
 trap stop_all INT TERM
 
 export PYTHONUNBUFFERED=1
-"$python" "$here/learner.py" --gpu "$gpu" --pretrained_model "$pretrained" "$@" \
-    > >(tee -i -a "$learner_log") 2>&1 &  # -i: Ctrl-C must not cut the learner's output
+"$python" "$here/learner.py" --gpu "$gpu" --pretrained_model "$pretrained" "$@" &
 learner_pid=$!
 
 # The learner prints "listening on HOST:PORT" once actors can connect (the port may be 0).
@@ -84,7 +84,7 @@ if [ "$stopping" = 0 ]; then
     for ((actor = 0; actor < num_envs; actor++)); do
         echo "=== $(date '+%Y-%m-%d %H:%M:%S') actor $actor -> $address" >>"$logs/actor_$actor.log"
         "$python" "$here/actor.py" --learner_address "$address" --actor_id "$actor" "$@" \
-            >/dev/null 2>>"$logs/actor_$actor.log" &
+            >/dev/null &
         actor_pids+=($!)
     done
     echo "started $num_envs actors; logs in $logs/"

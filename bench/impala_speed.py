@@ -29,24 +29,23 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import numpy as np
 
-import env_wrappers
+from retro_rl.envs import EnvConfig, games
+from retro_rl.envs.actions import BUTTONS, NUM_BUTTONS
+from retro_rl.envs.emulator import make_retro
 
-FRAME_SKIP = env_wrappers.EnvConfig().frame_skip  # the default settings run here
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FRAME_SKIP = EnvConfig().frame_skip  # the default settings run here
 STATUS = re.compile(r"update (\d+) \| frames (\d+) \(received (\d+)\)")
 ACCOUNTING = re.compile(r"frames received (\d+), trained on (\d+), not trained on (\d+)")
 
 
 def raw_frames_per_second(frames=10_000):
-    env = env_wrappers.make_retro(env_wrappers.DEFAULT_GAME)
+    env = make_retro(games.DEFAULT_GAME)
     env.reset()
-    masks = np.random.default_rng(0).integers(0, 2, (frames, env_wrappers.NUM_BUTTONS), np.uint8)
-    masks[:, env_wrappers.BUTTONS.index("START")] = 0  # START pauses the game
+    masks = np.random.default_rng(0).integers(0, 2, (frames, NUM_BUTTONS), np.uint8)
+    masks[:, BUTTONS.index("START")] = 0  # START pauses the game
     start = time.perf_counter()
     for mask in masks:
         if env.step(mask)[2]:
@@ -70,19 +69,21 @@ def component_costs(unroll_length, batch_size, actors):
     import keras
     import tensorflow as tf
 
-    import actor
-    import impala_pb2
-    import impala_update
-    import network as nw
-    import transport
-    from agent import Agent
+    from retro_rl.agent import Agent
+    from retro_rl.model.config import NetworkConfig
+    from retro_rl.model.network import create_network
+    from retro_rl.rl import transport, unroll
+    from retro_rl.rl.acting import UnrollCollector
+    from retro_rl.rl.config import LearnerConfig
+    from retro_rl.rl.proto import impala_pb2
+    from retro_rl.rl.update import make_update
 
     # One thread, as in an actor: CPU time per step is what the cores have to share.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    env_config = env_wrappers.EnvConfig()
-    network = nw.create_network(nw.NetworkConfig(num_actions=env_config.num_actions),
-                                env_config.observation_shape, seed=0)
+    env_config = EnvConfig()
+    network = create_network(NetworkConfig(num_actions=env_config.num_actions),
+                             env_config.observation_shape, seed=0)
     env = env_config.make()
     env.reset(seed=0)
     agent = Agent(network, 1, seed=0)
@@ -105,15 +106,12 @@ def component_costs(unroll_length, batch_size, actors):
     costs = {"actor step (act + emulate, as played)": timed(play, 300)}
     print(f"  {'emulation (4 frames + preprocessing)':38s}: {emulation:6.2f}  (alone)")
     print(f"  {'inference (Agent.act, batch 1)':38s}: {inference:6.2f}  (alone)")
-    collector = actor.UnrollCollector(env, agent, unroll_length, [None], 0)
+    collector = UnrollCollector(env, agent, unroll_length, [None], 0)
     unrolls = [collector.collect(0) for _ in range(batch_size)]
-    spec = transport.UnrollSpec(unroll_length, env_config.observation_shape,
-                                env_config.num_actions, network.config.lstm_units)
 
     def serialize():
         wire = transport.encode_unroll(unrolls[0]).SerializeToString()
-        transport.validate_unroll(
-            transport.decode_unroll(impala_pb2.Unroll.FromString(wire)), spec, 0)
+        collector.spec.validate(transport.decode_unroll(impala_pb2.Unroll.FromString(wire)), 0)
     costs["serialization (unroll, per step)"] = timed(serialize, 20) / unroll_length
 
     def publish():
@@ -129,9 +127,9 @@ def component_costs(unroll_length, batch_size, actors):
     # Per update: one publication, and each actor fetches (at most) that one version.
     costs["parameter sync (per step)"] = (timed(publish, 5) + actors * timed(fetch, 5)) \
         / steps_per_update
-    update = impala_update.make_update(network, keras.optimizers.Adam(1e-4), impala_update.LearnerConfig(
+    update = make_update(network, keras.optimizers.Adam(1e-4), LearnerConfig(
         unroll_length=unroll_length, batch_size=batch_size))
-    batch = impala_update.stack_unrolls(unrolls)
+    batch = unroll.stack(unrolls)
     costs["learner step (per step)"] = timed(lambda: update(batch), 5) / steps_per_update
     env.close()
     return costs
@@ -161,7 +159,7 @@ def end_to_end(actors, seconds, unroll_length, batch_size):
     try:
         port = None
         for line in learner_process.stdout:
-            if line.startswith("listening on "):
+            if "listening on " in line:
                 port = line.strip().rsplit(":", 1)[1]
                 break
         if port is None:

@@ -14,13 +14,16 @@ import argparse
 import os
 import pathlib
 import resource
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-import env_wrappers  # noqa: E402
-import replay_parser  # noqa: E402
+import stable_retro as retro
+
+from retro_rl.demos.movies import read_movie
+from retro_rl.demos.parsing import parse_movies
+from retro_rl.envs import games
+from retro_rl.envs.actions import NUM_BUTTONS
+from retro_rl.envs.emulator import make_retro
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -36,15 +39,15 @@ def raw_replay_speed(movies):
     frames, elapsed, cpu = 0, 0.0, 0.0
     env = None
     for path in movies:
-        inputs = replay_parser.read_movie(path)
-        env = env or env_wrappers.make_retro(inputs.game)
-        movie = replay_parser.retro.Movie(str(path))
+        inputs = read_movie(path)
+        env = env or make_retro(inputs.game)
+        movie = retro.Movie(str(path))
         movie.step()
         start, start_cpu = time.perf_counter(), cpu_seconds()
         env.initial_state = movie.get_state()
         env.reset()
         while movie.step():
-            env.step([movie.get_key(button, 0) for button in range(env_wrappers.NUM_BUTTONS)])
+            env.step([movie.get_key(button, 0) for button in range(NUM_BUTTONS)])
             frames += 1
         elapsed += time.perf_counter() - start
         cpu += cpu_seconds() - start_cpu
@@ -56,7 +59,7 @@ def parser_speed(movies, workers):
     """(frames per wall-clock second, frames per CPU second) of a whole parse_movies call."""
     with tempfile.TemporaryDirectory() as dataset:
         start, start_cpu = time.perf_counter(), cpu_seconds()
-        manifest = replay_parser.parse_movies(movies, dataset, workers=workers, progress=False)
+        manifest = parse_movies(movies, dataset, workers=workers, progress=False)
         elapsed, cpu = time.perf_counter() - start, cpu_seconds() - start_cpu
     frames = manifest["totals"]["frames_used"]
     return frames / elapsed, frames / cpu
@@ -64,13 +67,13 @@ def parser_speed(movies, workers):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--replay_path", default=str(ROOT / "demos" / env_wrappers.DEFAULT_GAME),
+    parser.add_argument("--replay_path", default=str(ROOT / "demos" / games.DEFAULT_GAME),
                         help="folder of .bk2 movies to replay")
     parser.add_argument("--movies", type=int, default=10, help="how many of its movies to use")
     parser.add_argument("--repeats", type=int, default=2, help="measurements of each; best is kept")
     args = parser.parse_args()
     movies = sorted(pathlib.Path(args.replay_path).glob("*.bk2"))[: args.movies]
-    frames = sum(len(replay_parser.read_movie(path).pads) for path in movies)
+    frames = sum(len(read_movie(path).pads) for path in movies)
     print(f"{len(movies)} movies, {frames} frames")
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     # Interleaved rounds, best of each kept: other processes' load drifts over a run.

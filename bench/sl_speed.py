@@ -14,19 +14,14 @@ Synthetic movies are random frames (the pipeline's cost does not depend on what 
 
 import argparse
 import os
-import pathlib
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
 
-import network as nw  # noqa: E402
-import replay_parser  # noqa: E402
-import run_supervised_learning as sl  # noqa: E402
-import sl_data  # noqa: E402
+from retro_rl.bc import data, train
+from retro_rl.demos.dataset import Episode, load_dataset
+from retro_rl.model.config import NetworkConfig
 
 
 def synthetic_episodes(movies, steps, obs_size, rng):
@@ -34,7 +29,7 @@ def synthetic_episodes(movies, steps, obs_size, rng):
     for movie in range(movies):
         dones = np.zeros(steps, bool)
         dones[-1] = True
-        episodes.append(replay_parser.Episode(
+        episodes.append(Episode(
             f"movie{movie}", rng.integers(0, 256, (steps, obs_size, obs_size, 3), dtype=np.uint8),
             rng.integers(0, 23, steps).astype(np.int32), np.zeros(steps, np.float32), dones))
     return episodes
@@ -62,14 +57,14 @@ def main():
     rng = np.random.default_rng(0)
 
     if args.dataset_path:
-        episodes = replay_parser.load_dataset(args.dataset_path)
+        episodes = load_dataset(args.dataset_path)
     else:
         episodes = synthetic_episodes(10, 1350, args.obs_size, rng)  # ~ the shipped demos
-    movies = sl_data.Movies(episodes)
+    movies = data.Movies(episodes)
     observation_shape = movies.observations.shape[1:]
-    config = nw.NetworkConfig(torso=args.torso, lstm_units=args.lstm_units)
-    network, optimizer, variables, _ = sl.build_learner(config, observation_shape, 3e-4, seed=0)
-    train_step = sl.make_train_step(network, optimizer, variables)
+    config = NetworkConfig(torso=args.torso, lstm_units=args.lstm_units)
+    network, optimizer, variables, _ = train.build_learner(config, observation_shape, 3e-4, seed=0)
+    train_step = train.make_train_step(network, optimizer, variables)
     print(f"{len(movies)} movies, {movies.num_steps} steps of {observation_shape}; torso "
           f"{args.torso}, LSTM {args.lstm_units}, batch {args.batch_size} x seq_len "
           f"{args.seq_len}; "
@@ -77,10 +72,10 @@ def main():
     total = args.warmup + args.steps
 
     def dataset():
-        stream = sl_data.LaneStream(movies, args.batch_size, args.seq_len, seed=0)
-        return iter(sl_data.training_dataset(stream, observation_shape))
+        stream = data.LaneStream(movies, args.batch_size, args.seq_len, seed=0)
+        return iter(data.training_dataset(stream, observation_shape))
 
-    stream = sl_data.LaneStream(movies, args.batch_size, args.seq_len, seed=0)
+    stream = data.LaneStream(movies, args.batch_size, args.seq_len, seed=0)
     for _ in range(args.warmup):
         next(stream)
     started = time.perf_counter()

@@ -1,13 +1,11 @@
-"""Shared test settings: where the real Sonic 2 movies live, and a small TensorFlow footprint."""
+"""Shared test settings: a small TensorFlow footprint, no real display, the real Sonic 2 movies
+where they are, and the `rom` marker's skip."""
 
 import os
-import pathlib
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.support import SHARED, SONIC2, rom_imported
 
 # Tests share two cores with the emulator; keep TensorFlow to one thread each way, quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -16,7 +14,17 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-SONIC2_MOVIES = ROOT.parent / "shared" / "retro-movies" / "SonicTheHedgehog2-Genesis"
+SONIC2_MOVIES = SHARED / "retro-movies" / "SonicTheHedgehog2-Genesis"
+
+
+def pytest_collection_modifyitems(items):
+    """`rom` tests need the Sonic 2 ROM, which a user imports; elsewhere they skip, saying so."""
+    if rom_imported(SONIC2):
+        return
+    skip = pytest.mark.skip(reason=f"needs the {SONIC2} ROM (python -m stable_retro.import DIR)")
+    for item in items:
+        if "rom" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -1,20 +1,14 @@
+"""The Agent: batched acting with the LSTM state of each environment."""
+
 import numpy as np
 
-import network as nw
-from agent import Agent, sample_actions
-
-
-def test_sampling_follows_the_softmax_and_the_seed():
-    logits = np.log(np.array([[0.1, 0.6, 0.3]] * 20_000))
-    actions = sample_actions(logits, np.random.default_rng(0))
-    np.testing.assert_allclose(np.bincount(actions, minlength=3) / 20_000, [0.1, 0.6, 0.3], atol=0.01)
-    again = sample_actions(logits, np.random.default_rng(0))
-    np.testing.assert_array_equal(actions, again)
-    assert (sample_actions(logits[:4], None, greedy=True) == 1).all()
+from retro_rl.agent import Agent
+from retro_rl.model.config import NetworkConfig
+from retro_rl.model.network import create_network
 
 
 def test_agent_resets_the_state_of_finished_episodes_only():
-    network = nw.create_network(nw.NetworkConfig(num_actions=5, lstm_units=8), (36, 36, 3), seed=0)
+    network = create_network(NetworkConfig(num_actions=5, lstm_units=8), (36, 36, 3), seed=0)
     agent = Agent(network, num_envs=2, seed=0)
     observations = np.random.default_rng(0).integers(0, 256, (2, 36, 36, 3), dtype=np.uint8)
     agent.act(observations)

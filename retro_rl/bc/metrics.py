@@ -1,0 +1,76 @@
+"""What a behaviour-cloning run measures (accuracy, balanced accuracy, the confusion between
+demonstrated and predicted actions) and how it reports them: TensorBoard and a curve image."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.histogram import metadata as histogram_metadata
+
+
+def confusion_counts(labels, predictions, mask, num_actions):
+    """int64 [A, A]: entry [i, j] counts valid steps demonstrated i and predicted j."""
+    labels, predictions = np.asarray(labels)[mask], np.asarray(predictions)[mask]
+    flat = np.bincount(labels * num_actions + predictions, minlength=num_actions * num_actions)
+    return flat.reshape(num_actions, num_actions)
+
+
+def accuracy(confusion):
+    total = confusion.sum()
+    return float(np.trace(confusion) / total) if total else float("nan")
+
+
+def balanced_accuracy(confusion):
+    """Mean recall over the actions that were demonstrated at least once: a policy that always
+    predicts the most common action scores 1/(number of such actions), however common it is."""
+    support = confusion.sum(axis=1)
+    present = support > 0
+    if not present.any():
+        return float("nan")
+    return float(np.mean(np.diag(confusion)[present] / support[present]))
+
+
+def write_action_histogram(tag, counts, step, description):
+    """A TensorBoard histogram with one bucket per action index (tf.summary.histogram would
+    choose its own bucket edges, so predicted and demonstrated would not line up)."""
+    edges = np.arange(len(counts), dtype=np.float64)
+    buckets = np.stack([edges - 0.5, edges + 0.5, np.asarray(counts, np.float64)], axis=1)
+    metadata = histogram_metadata.create_summary_metadata(display_name=tag, description=description)
+    tf.summary.write(tag, tf.constant(buckets), step=step, metadata=metadata)
+
+
+def write_metrics(split, metrics, confusion, step, names):
+    tf.summary.scalar(f"losses/{split}_cross_entropy", metrics["cross_entropy"], step)
+    tf.summary.scalar(f"metrics/{split}_accuracy", metrics["accuracy"], step)
+    tf.summary.scalar(f"metrics/{split}_balanced_accuracy", metrics["balanced_accuracy"], step)
+    legend = "bucket i is action i: " + ", ".join(f"{i} {name}" for i, name in enumerate(names))
+    write_action_histogram(f"actions/{split}_demonstrated", confusion.sum(axis=1), step, legend)
+    write_action_histogram(f"actions/{split}_predicted", confusion.sum(axis=0), step, legend)
+
+
+def plot_curves(curves, path):
+    """Training and validation cross-entropy and accuracy against the optimizer step, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    for split, style in (("train", "-"), ("val", "o-")):
+        points = curves[split]
+        if not points:
+            continue
+        steps = [point["step"] for point in points]
+        loss_axes.plot(steps, [p["cross_entropy"] for p in points], style, label=split)
+        accuracy_axes.plot(steps, [p["accuracy"] for p in points], style, label=f"{split} top-1")
+        accuracy_axes.plot(steps, [p["balanced_accuracy"] for p in points], style, alpha=0.6,
+                           label=f"{split} balanced")
+    loss_axes.set(xlabel="optimizer step", ylabel="cross-entropy (nats)", title="loss")
+    accuracy_axes.set(xlabel="optimizer step", ylabel="accuracy", title="accuracy", ylim=(0, 1))
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,164 @@
+"""A whole behaviour-cloning run: the movies parsed once into a dataset (cached), split by movie
+into training and validation, streamed in lanes, trained, validated and checkpointed.
+
+Writes, under the workspace: model/supervised_model_<step> (every `save_every` steps and at the
+end), tensorboard/<run name>/ and image/supervised_learning.png.
+"""
+
+import dataclasses
+import pathlib
+import time
+
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from retro_rl import summaries
+from retro_rl.bc import data, metrics, train
+from retro_rl.demos import dataset, movies, parsing
+from retro_rl.envs import EnvConfig
+from retro_rl.envs.actions import action_names
+from retro_rl.errors import UserError
+from retro_rl.model import checkpoints
+from retro_rl.model.config import NetworkConfig
+
+CURVES_IMAGE = "image/supervised_learning.png"
+
+
+def train_model(config):
+    """Runs behaviour cloning; returns the path of the final checkpoint."""
+    workspace = pathlib.Path(config.workspace_path)
+    dataset_path = pathlib.Path(config.dataset_path or config.default_dataset_path())
+    wanted = {name: getattr(config, name)
+              for name in train.OBSERVATION_SETTINGS + train.NETWORK_SETTINGS}
+    checkpoint, resumed = None, {}
+    if config.resume:
+        checkpoint = checkpoints.newest_checkpoint(workspace, checkpoints.SUPERVISED_PREFIX)
+        if checkpoint is None:
+            raise UserError(f"nothing to resume: {checkpoints.models_folder(workspace)} holds "
+                            f"no {checkpoints.SUPERVISED_PREFIX}<step>; run without --resume")
+        resumed = train.check_resume(checkpoint, wanted)
+
+    # Data: parse the movies once (cached), split by movie, stream sequences.
+    movies.check_movies(config.replay_path)
+    parsing.parse_movies(config.replay_path, dataset_path, config.frame_skip, config.obs_size,
+                         config.grayscale, config.action_set, config.workers, progress=True)
+    parsed = dataset.dataset_settings(dataset_path)
+    env_config = EnvConfig(game=parsed["game"], **{
+        name: parsed[name] for name in train.OBSERVATION_SETTINGS})
+    if resumed and resumed["env"]["game"] != env_config.game:
+        raise UserError(f"cannot resume {checkpoint}: it plays {resumed['env']['game']}, "
+                        f"but {dataset_path} holds {env_config.game} movies")
+    episodes = dataset.load_dataset(dataset_path)
+    train_episodes, val_episodes = data.split_by_movie(
+        episodes, config.val_fraction, config.seed, resumed.get("val_movies"))
+    if not train_episodes:
+        raise UserError("every movie is held out for validation; lower --val_fraction")
+    train_movies = data.Movies(train_episodes)
+    val_movies = data.Movies(val_episodes) if val_episodes else None
+    del episodes, train_episodes, val_episodes  # the Movies hold the only copy we need
+    print(f"{len(train_movies)} training movies ({train_movies.num_steps} steps), "
+          f"{len(val_movies) if val_movies else 0} validation movies "
+          f"({val_movies.num_steps if val_movies else 0} steps)")
+
+    # Network and optimizer (restored with the step count when resuming).
+    network_config = NetworkConfig(
+        num_actions=env_config.num_actions,
+        **{name: wanted[name] for name in train.NETWORK_SETTINGS})
+    network, optimizer, variables, start_step = train.build_learner(
+        network_config, env_config.observation_shape, config.learning_rate, config.seed,
+        checkpoint)
+    if checkpoint:
+        print(f"resuming {checkpoint} at step {start_step}")
+    train_step = train.make_train_step(network, optimizer, variables)
+
+    # Logging.
+    run_name = resumed.get("run_name") or (
+        f"supervised_{env_config.game}_{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}")
+    curves = resumed.get("curves") or {"train": [], "val": []}
+    writer = tf.summary.create_file_writer(str(workspace / "tensorboard" / run_name))
+    writer.set_as_default()
+    summaries.write_settings({
+        **dataclasses.asdict(config), "dataset_path": str(dataset_path), "game": env_config.game,
+        "train_movies": len(train_movies), "val_movies": len(val_movies or [])}, step=start_step)
+    names = action_names(env_config.action_set)
+
+    def save(step):
+        path = checkpoints.checkpoint_path(workspace, checkpoints.SUPERVISED_PREFIX, step)
+        metadata = {"kind": "supervised", "step": step, "dataset": str(dataset_path),
+                    "replay_path": str(config.replay_path), "run_name": run_name,
+                    "training": {k: getattr(config, k) for k in (
+                        "batch_size", "seq_len", "learning_rate", "lr_schedule", "seed")},
+                    "val_movies": list(val_movies.names) if val_movies else [],
+                    "curves": curves}
+        checkpoints.save_model(path, network, env_config, metadata, optimizer)
+        return path
+
+    # The loop.
+    stream = data.LaneStream(train_movies, config.batch_size, config.seq_len,
+                             config.seed + start_step)
+    batches = iter(data.training_dataset(stream, env_config.observation_shape))
+    state = network.initial_state(config.batch_size)
+    frames_per_step = config.batch_size * config.seq_len
+    confusion = np.zeros((env_config.num_actions,) * 2, np.int64)
+    loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
+    postfix = {}
+    bar = tqdm.tqdm(total=config.training_steps, initial=start_step, desc="training",
+                    unit="step")
+
+    def validate(step):
+        scores = train.evaluate(network, val_movies, config.batch_size, config.seq_len)
+        metrics.write_metrics("val", scores, scores.pop("confusion"), step, names)
+        curves["val"].append({"step": step, **scores})
+        postfix.update(val_loss=f"{scores['cross_entropy']:.3f}",
+                       val_acc=f"{scores['accuracy']:.3f}")
+        bar.set_postfix(postfix)
+
+    if val_movies and start_step == 0:
+        validate(0)  # the untrained network's score: where the curves start
+    step = start_step
+    for step in range(start_step + 1, config.training_steps + 1):
+        started = time.perf_counter()
+        learning_rate = train.learning_rate_at(step - 1, config.learning_rate,
+                                               config.training_steps, config.lr_schedule)
+        optimizer.learning_rate.assign(learning_rate)
+        loss, batch_confusion, state = train_step(next(batches), state)
+        confusion += batch_confusion.numpy()
+        loss_sum += float(loss)
+        interval_steps += 1
+        train_seconds += time.perf_counter() - started
+        bar.update(1)
+
+        if step % config.log_every == 0 or step == config.training_steps:
+            scores = {"cross_entropy": loss_sum / interval_steps,
+                      "accuracy": metrics.accuracy(confusion),
+                      "balanced_accuracy": metrics.balanced_accuracy(confusion)}
+            metrics.write_metrics("train", scores, confusion, step, names)
+            tf.summary.scalar("charts/learning_rate", learning_rate, step)
+            tf.summary.scalar("charts/frames_per_second",
+                              interval_steps * frames_per_step / train_seconds, step)
+            tf.summary.scalar("charts/epochs",
+                              step * frames_per_step / train_movies.num_steps, step)
+            curves["train"].append({"step": step, **scores})
+            postfix.update(loss=f"{scores['cross_entropy']:.3f}", acc=f"{scores['accuracy']:.3f}")
+            bar.set_postfix(postfix)
+            confusion[:] = 0
+            loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
+
+        if val_movies and (step % config.eval_every == 0 or step == config.training_steps):
+            validate(step)
+
+        if step % config.save_every == 0 or step == config.training_steps:
+            save(step)
+    bar.close()
+    writer.flush()
+
+    if start_step >= config.training_steps:
+        print(f"{checkpoint} is already at step {start_step}; raise --training_steps to go on")
+    metrics.plot_curves(curves, str(workspace / CURVES_IMAGE))
+    for split in ("train", "val"):
+        if curves[split]:
+            last = curves[split][-1]
+            print(f"{split}: cross-entropy {last['cross_entropy']:.3f}, accuracy "
+                  f"{last['accuracy']:.3f}, balanced accuracy {last['balanced_accuracy']:.3f}")
+    return checkpoints.checkpoint_path(workspace, checkpoints.SUPERVISED_PREFIX, step)

@@ -1,0 +1,160 @@
+"""EnvConfig, everything that decides what an agent sees and does, and make_env, which builds
+it. A model folder saves its EnvConfig, so evaluation and reinforcement learning rebuild exactly
+the observation and action pipeline the model was trained with."""
+
+import dataclasses
+
+import gymnasium as gym
+
+from retro_rl.envs import games, wrappers
+from retro_rl.envs.actions import ACTION_SETS
+from retro_rl.envs.emulator import make_retro
+from retro_rl.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Everything that decides what an agent sees and does; saved with every model.
+
+    game/state/scenario: stable-retro ids; state None is the game's default, scenario None is
+      "contest" for Sonic games and stable-retro's default scenario otherwise.
+    frame_skip: emulator frames per agent step (the action is held for all of them).
+    obs_size, grayscale, frame_stack: observation is uint8 [obs_size, obs_size, C * frame_stack].
+    reward_scale: multiplies rewards the agent sees (episode statistics stay unscaled).
+    life_loss_penalty: subtracted from the reward (before scaling) for each life lost, in the
+      game's score units; 0 is off. Episode statistics stay the game's score.
+    max_episode_steps: time limit in agent steps (None: no limit).
+    sticky_action_prob: chance per frame of repeating the previous frame's buttons.
+    action_set: a key of ACTION_SETS.
+    allow_backtracking: Sonic only; None means on for Sonic games.
+    """
+
+    game: str = games.DEFAULT_GAME
+    state: str | None = None
+    scenario: str | None = None
+    frame_skip: int = 4
+    obs_size: int = 84
+    grayscale: bool = False
+    frame_stack: int = 1
+    reward_scale: float = 1.0
+    life_loss_penalty: float = 0.0
+    max_episode_steps: int | None = None
+    sticky_action_prob: float = 0.0
+    action_set: str = "full"
+    allow_backtracking: bool | None = None
+
+    def __post_init__(self):
+        problems = []
+        if self.frame_skip < 1:
+            problems.append(f"frame_skip must be >= 1 (got {self.frame_skip})")
+        if not 8 <= self.obs_size <= 512:
+            problems.append(f"obs_size must be in 8..512 (got {self.obs_size})")
+        if self.frame_stack < 1:
+            problems.append(f"frame_stack must be >= 1 (got {self.frame_stack})")
+        if self.life_loss_penalty < 0:
+            problems.append(f"life_loss_penalty must be >= 0 (got {self.life_loss_penalty})")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            problems.append(f"max_episode_steps must be >= 1 (got {self.max_episode_steps})")
+        if not 0.0 <= self.sticky_action_prob < 1.0:
+            problems.append(f"sticky_action_prob must be in [0, 1) (got {self.sticky_action_prob})")
+        if self.action_set not in ACTION_SETS:
+            problems.append(f"action_set must be one of {sorted(ACTION_SETS)}")
+        if problems:
+            raise UserError("; ".join(problems))
+
+    @property
+    def observation_shape(self):
+        channels = (1 if self.grayscale else 3) * self.frame_stack
+        return (self.obs_size, self.obs_size, channels)
+
+    @property
+    def num_actions(self):
+        return len(ACTION_SETS[self.action_set])
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise UserError(f"unknown environment settings {sorted(unknown)}")
+        return cls(**values)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def with_training_defaults(self):
+        """This config with the reward settings reinforcement learning trains its game with
+        (games.TRAINING_DEFAULTS; unchanged for a game without any)."""
+        return self.replace(**games.TRAINING_DEFAULTS.get(self.game, {}))
+
+    def make(self, record_path=None):
+        return make_env(record_path=record_path, **self.to_dict())
+
+
+def add_observation_flags(parser):
+    """The command-line flags of the settings a dataset and a model must share, with EnvConfig's
+    defaults: --frame_skip, --obs_size, --grayscale, --action_set."""
+    defaults = EnvConfig()
+    parser.add_argument("--frame_skip", type=int, default=defaults.frame_skip,
+                        help="emulator frames per agent step (the model plays with the same)")
+    parser.add_argument("--obs_size", type=int, default=defaults.obs_size,
+                        help="observations are obs_size x obs_size pixels")
+    parser.add_argument("--grayscale", action="store_true",
+                        help="one grey channel per observation instead of RGB")
+    parser.add_argument("--action_set", default=defaults.action_set, choices=sorted(ACTION_SETS),
+                        help="action table the demonstrated buttons are projected onto")
+
+
+def make_env(
+    game=games.DEFAULT_GAME,
+    state=None,
+    scenario=None,
+    frame_skip=4,
+    obs_size=84,
+    grayscale=False,
+    frame_stack=1,
+    reward_scale=1.0,
+    life_loss_penalty=0.0,
+    max_episode_steps=None,
+    sticky_action_prob=0.0,
+    action_set="full",
+    allow_backtracking=None,
+    record_path=None,
+):
+    """A gymnasium environment: Discrete actions over `action_set`, uint8 observations.
+
+    Arguments are those of EnvConfig. `record_path`, a directory, records every episode as a .bk2
+    movie there (stable-retro's own recording, so the movie replays exactly).
+    Raises UserError for an unknown game or state, or a ROM that is not imported.
+    """
+    config = EnvConfig(
+        game, state, scenario, frame_skip, obs_size, grayscale, frame_stack, reward_scale,
+        life_loss_penalty, max_episode_steps, sticky_action_prob, action_set, allow_backtracking,
+    )
+    game = games.resolve_game(config.game)
+    sonic = games.is_sonic(game)
+    if scenario is None and sonic:
+        scenario = "contest"
+    env = make_retro(game, config.state, scenario)
+    if record_path is not None:
+        env = wrappers.RecordEpisodes(env, record_path)
+    env = wrappers.FrameSkip(env, config.frame_skip, config.sticky_action_prob)
+    env = wrappers.Preprocess(env, config.obs_size, config.grayscale)
+    env = wrappers.DiscreteActions(env, config.action_set)
+    if sonic:
+        env = wrappers.SonicProgress(env, games.sonic_level_end_x(game))
+        if config.allow_backtracking in (None, True):
+            env = wrappers.AllowBacktracking(env)
+    if config.max_episode_steps is not None:
+        env = gym.wrappers.TimeLimit(env, config.max_episode_steps)
+    env = wrappers.EpisodeStatistics(env)
+    if config.life_loss_penalty:
+        env = wrappers.LifeLossPenalty(env, config.life_loss_penalty)
+    if config.reward_scale != 1.0:
+        env = wrappers.RewardScale(env, config.reward_scale)
+    if config.frame_stack > 1:
+        env = wrappers.FrameStack(env, config.frame_stack)
+    return env

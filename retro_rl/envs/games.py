@@ -1,0 +1,124 @@
+"""Game ids, start states and ROMs, and what is known about particular games.
+
+stable-retro finds a game's integration (RAM variables, scenario, states) in its own data; the
+ROM itself is the user's to import (`ROM_IMPORT_HINT`), except Airstriker's, which ships.
+"""
+
+import difflib
+import os
+import re
+
+import stable_retro as retro
+
+from retro_rl.errors import UserError
+
+DEFAULT_GAME = "Airstriker-Genesis-v0"
+ROM_IMPORT_HINT = "python -m stable_retro.import DIR_WITH_YOUR_ROMS"
+
+# EnvConfig settings reinforcement learning trains a game with where neither a flag nor an RL
+# model says otherwise, for the games where they were measured (README, Results on
+# Airstriker): a hit scores 20, scaled to 1; a lost life costs 10 hits; episodes end where
+# evaluations end.
+TRAINING_DEFAULTS = {
+    "Airstriker-Genesis-v0": {"reward_scale": 0.05, "life_loss_penalty": 200.0,
+                              "max_episode_steps": 4500},
+}
+
+# The 18 acts of the Sonic 2 benchmark (stable-retro state names).
+SONIC2_ACTS = (
+    "EmeraldHillZone.Act1", "EmeraldHillZone.Act2",
+    "ChemicalPlantZone.Act1", "ChemicalPlantZone.Act2",
+    "AquaticRuinZone.Act1", "AquaticRuinZone.Act2",
+    "CasinoNightZone.Act1", "CasinoNightZone.Act2",
+    "HillTopZone.Act1", "HillTopZone.Act2",
+    "MysticCaveZone.Act1", "MysticCaveZone.Act2",
+    "OilOceanZone.Act1", "OilOceanZone.Act2",
+    "MetropolisZone.Act1", "MetropolisZone.Act2", "MetropolisZone.Act3",
+    "WingFortressZone",
+)
+
+
+def is_sonic(game):
+    return game.startswith("SonicTheHedgehog")
+
+
+def resolve_game(game):
+    """Maps a game id to stable-retro 1.0.1's name, e.g. the movies' legacy
+    'SonicTheHedgehog2-Genesis' -> 'SonicTheHedgehog2-Genesis-v0'. Unknown ids raise UserError."""
+    known = retro.data.list_games(retro.data.Integrations.ALL)
+    for candidate in (game, f"{game}-v0"):
+        if candidate in known:
+            return candidate
+    close = difflib.get_close_matches(game, known, n=5, cutoff=0.6)
+    hint = f"; close matches: {', '.join(close)}" if close else ""
+    raise UserError(f"unknown game {game!r}{hint}")
+
+
+def check_rom(game):
+    """Raises UserError naming the game and the import command when its ROM is not imported."""
+    try:
+        retro.data.get_romfile_path(game, retro.data.Integrations.ALL)
+    except FileNotFoundError:
+        raise UserError(
+            f"the ROM for {game} is not imported; import your own copy with: {ROM_IMPORT_HINT}"
+        ) from None
+
+
+def resolve_state(game, state):
+    """Returns a state name of `game` (its default when `state` is None) or raises UserError."""
+    states = retro.data.list_states(game, retro.data.Integrations.ALL)
+    if state is None:
+        return retro.State.DEFAULT
+    if state in states:
+        return state
+    close = difflib.get_close_matches(state, states, n=5, cutoff=0.5)
+    hint = f"close matches: {', '.join(close)}" if close else f"states: {', '.join(states)}"
+    raise UserError(f"unknown state {state!r} for {game}; {hint}")
+
+
+def resolve_states(game, states_arg, default=None):
+    """A --state flag -> the list of validated state names it means.
+
+    `states_arg` is one state, a comma-separated list, or "all" (the 18 Sonic 2 acts for Sonic 2,
+    every state otherwise); None gives [default] (None there means the game's default state).
+    """
+    if states_arg is None:
+        states = [default]
+    elif states_arg == "all":
+        states = list(SONIC2_ACTS) if game.startswith("SonicTheHedgehog2") else \
+            retro.data.list_states(game, retro.data.Integrations.ALL)
+    else:
+        states = [name.strip() for name in states_arg.split(",") if name.strip()]
+    if not states:
+        raise UserError(f"--state {states_arg!r} names no state")
+    for state in states:
+        if state is not None:
+            resolve_state(game, state)
+    return states
+
+
+def choose_state(states, episode=None, rng=None):
+    """The start state of an episode among `states` (None: the game's default): in turn by
+    episode number when `episode` is given (evaluation), else drawn uniformly with `rng`
+    (training). One state needs neither."""
+    if len(states) == 1:
+        return states[0]
+    if episode is not None:
+        return states[episode % len(states)]
+    return states[rng.integers(len(states))]
+
+
+def load_state(env, state):
+    """Makes the named state the one env's next reset starts from."""
+    env.unwrapped.load_state(state, retro.data.Integrations.ALL)
+
+
+def sonic_level_end_x(game):
+    """{(zone, act): end x} parsed from the game's script.lua in stable-retro's data."""
+    script = retro.data.get_file_path(game, "script.lua", retro.data.Integrations.ALL)
+    if not script or not os.path.exists(script):
+        raise UserError(f"{game} has no script.lua in stable-retro's data; reinstall stable-retro")
+    with open(script) as f:
+        text = f.read()
+    pattern = r'\["zone=(\d+),act=(\d+)"\]\s*=\s*(0x[0-9A-Fa-f]+|\d+)'
+    return {(int(z), int(a)): int(x, 0) for z, a, x in re.findall(pattern, text)}

@@ -1,0 +1,237 @@
+"""The gymnasium wrappers `make_env` stacks, innermost first: frame skip (and recording),
+preprocessing, discrete actions, Sonic's progress and reward, time limit, episode statistics,
+reward shaping, frame stacking."""
+
+import os
+
+import gymnasium as gym
+import numpy as np
+
+from retro_rl.envs.actions import NUM_BUTTONS, action_table
+from retro_rl.envs.emulator import run_frames
+from retro_rl.envs.observations import preprocess_frame
+
+
+class FrameSkip(gym.Wrapper):
+    """Holds a button mask for `frame_skip` emulator frames; sums their rewards.
+
+    info carries the game's RAM variables (at reset too) and "frames", how many frames the step
+    emulated (fewer than `frame_skip` when the episode ended inside it).
+
+    Drives the emulator directly and reads the screen once per agent step instead of once per
+    frame, which is most of what stable-retro's own step costs. With probability
+    `sticky_action_prob` each frame repeats the previous frame's buttons instead (sticky actions),
+    drawn from the generator seeded by `reset(seed=...)`.
+    """
+
+    def __init__(self, env, frame_skip, sticky_action_prob=0.0):
+        super().__init__(env)
+        self.frame_skip = frame_skip
+        self.sticky_action_prob = sticky_action_prob
+        self._last_buttons = np.zeros(NUM_BUTTONS, np.uint8)
+        self._rng = np.random.default_rng()
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self._last_buttons = np.zeros(NUM_BUTTONS, np.uint8)
+        observation, info = self.env.reset(seed=seed, options=options)
+        return observation, dict(self.env.unwrapped.data.lookup_all(), **info)
+
+    def step(self, buttons):
+        retro_env = self.env.unwrapped
+        total_reward, frames, terminated = run_frames(retro_env, self._pads(buttons))
+        observation = retro_env.get_screen()
+        retro_env.img = observation
+        info = dict(retro_env.data.lookup_all(), frames=frames)
+        return observation, total_reward, terminated, False, info
+
+    def _pads(self, buttons):
+        """The buttons each frame of a step presses; drawn lazily, one draw per frame played."""
+        buttons = np.asarray(buttons, np.uint8)
+        for _ in range(self.frame_skip):
+            if self.sticky_action_prob and self._rng.random() < self.sticky_action_prob:
+                yield self._last_buttons
+            else:
+                self._last_buttons = buttons
+                yield buttons
+
+
+class RecordEpisodes(gym.Wrapper):
+    """Records each episode as `<game>-<state>-<episode number>.bk2` in `directory`.
+
+    stable-retro opens a new movie at every reset but leaves the previous one to the garbage
+    collector; closing it here makes sure each file is complete when the next episode starts.
+    """
+
+    def __init__(self, env, directory):
+        super().__init__(env)
+        os.makedirs(directory, exist_ok=True)
+        self.env.unwrapped.auto_record(directory)
+
+    def reset(self, **kwargs):
+        self._close_movie()
+        return self.env.reset(**kwargs)
+
+    def close(self):
+        self._close_movie()
+        super().close()
+
+    def _close_movie(self):
+        retro_env = self.env.unwrapped
+        if retro_env.movie is not None:
+            retro_env.movie.close()
+            retro_env.movie = None
+
+
+class Preprocess(gym.ObservationWrapper):
+    """Resizes (and optionally grays) every observation with `preprocess_frame`."""
+
+    def __init__(self, env, obs_size, grayscale):
+        super().__init__(env)
+        self.obs_size, self.grayscale = obs_size, grayscale
+        channels = 1 if grayscale else 3
+        self.observation_space = gym.spaces.Box(0, 255, (obs_size, obs_size, channels), np.uint8)
+
+    def observation(self, observation):
+        return preprocess_frame(observation, self.obs_size, self.grayscale)
+
+
+class DiscreteActions(gym.ActionWrapper):
+    """Discrete action index -> button mask of a row of an action table."""
+
+    def __init__(self, env, action_set):
+        super().__init__(env)
+        self.action_set = action_set
+        self.table = action_table(action_set)
+        self.table.flags.writeable = False  # rows are handed out as views
+        self.action_space = gym.spaces.Discrete(len(self.table))
+
+    def action(self, action):
+        return self.table[action]
+
+
+class AllowBacktracking(gym.Wrapper):
+    """Pays only for new progress: the reward is how far the episode's return so far exceeds its
+    best return so far, never negative. Running back to explore is then free, where the contest
+    reward alone would charge for it and pay again for the same ground."""
+
+    def reset(self, **kwargs):
+        self._return = self._best_return = 0.0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._return += reward
+        new_progress = max(0.0, self._return - self._best_return)
+        self._best_return = max(self._best_return, self._return)
+        return observation, new_progress, terminated, truncated, info
+
+
+class SonicProgress(gym.Wrapper):
+    """Adds `x_progress` (0 at the act's start, 1 at its end) and `level_complete` to info.
+
+    The end of each act is read from stable-retro's own Sonic 2 script (`level_max_x`), keyed by
+    the zone and act numbers in RAM, so the figure matches the contest reward's notion of progress.
+    """
+
+    def __init__(self, env, level_end_x):
+        super().__init__(env)
+        self.level_end_x = level_end_x
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self._start_x = info["x"]
+        self._end_x = self.level_end_x[(info["zone"], info["act"])]
+        return observation, self._add_progress(info)
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        return observation, reward, terminated, truncated, self._add_progress(info)
+
+    def _add_progress(self, info):
+        span = max(self._end_x - self._start_x, 1)
+        info["x_progress"] = float(np.clip((info["x"] - self._start_x) / span, 0.0, 1.0))
+        info["level_complete"] = info["x_progress"] >= 1.0
+        return info
+
+
+class RewardScale(gym.RewardWrapper):
+    def __init__(self, env, scale):
+        super().__init__(env)
+        self.scale = scale
+
+    def reward(self, reward):
+        return reward * self.scale
+
+
+class LifeLossPenalty(gym.Wrapper):
+    """Subtracts `penalty` from the reward of each step on which info["lives"] falls. A game's
+    score does not count a lost life: over the ~100 steps a discount of 0.99 looks ahead, a
+    policy that trades lives for points looks better than one that lives, though it ends the
+    game sooner. Outside EpisodeStatistics: reported returns stay the game's score."""
+
+    def __init__(self, env, penalty):
+        super().__init__(env)
+        self.penalty = penalty
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self._lives = info.get("lives")
+        return observation, info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        lives = info.get("lives")
+        if lives is not None and self._lives is not None and lives < self._lives:
+            reward -= self.penalty * (self._lives - lives)
+        self._lives = lives
+        return observation, reward, terminated, truncated, info
+
+
+class EpisodeStatistics(gym.Wrapper):
+    """At the step that ends an episode, info["episode"] = {"return", "length", "frames"}:
+    the unscaled return, agent steps and emulator frames. Sonic episodes also report
+    "x_progress" and "level_complete". Every step's info["episode_return"] is the return so far."""
+
+    def reset(self, **kwargs):
+        self._return, self._length, self._frames = 0.0, 0, 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._return += reward
+        self._length += 1
+        self._frames += info["frames"]  # a game over can end an agent step early
+        info["episode_return"] = self._return
+        if terminated or truncated:
+            episode = {"return": self._return, "length": self._length, "frames": self._frames}
+            for key in ("x_progress", "level_complete"):
+                if key in info:
+                    episode[key] = info[key]
+            info["episode"] = episode
+        return observation, reward, terminated, truncated, info
+
+
+class FrameStack(gym.Wrapper):
+    """Concatenates the last `num_frames` observations along channels: [H, W, C * num_frames],
+    oldest first. After a reset the first observation fills every slot."""
+
+    def __init__(self, env, num_frames):
+        super().__init__(env)
+        self.num_frames = num_frames
+        height, width, channels = env.observation_space.shape
+        self.observation_space = gym.spaces.Box(
+            0, 255, (height, width, channels * num_frames), np.uint8
+        )
+        self._channels = channels
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self._stack = np.concatenate([observation] * self.num_frames, axis=-1)
+        return self._stack.copy(), info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._stack = np.concatenate([self._stack[..., self._channels:], observation], axis=-1)
+        return self._stack.copy(), reward, terminated, truncated, info

@@ -1,0 +1,110 @@
+"""The learner's settings: LearnerConfig (what the update does, checked when made), the defaults
+a pretrained policy is fine-tuned with, and the settings every actor fetches from the learner.
+Importing it costs no TensorFlow, so the commands check their flags before TensorFlow starts.
+
+Time-major throughout: T is time (agent steps per unroll), B is batch (unrolls per update).
+"""
+
+import dataclasses
+
+from retro_rl.envs import EnvConfig
+from retro_rl.errors import UserError
+from retro_rl.model.config import NetworkConfig
+
+DEFAULT_BIND = "127.0.0.1:50051"
+
+
+def setting(default, help):
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerConfig:
+    """What the update does (each field's help is its command-line flag's). Losses are means
+    over the T x B steps of a batch, so the learning rate does not depend on T or B."""
+
+    unroll_length: int = setting(20, "T: agent steps per unroll")
+    batch_size: int = setting(4, "B: unrolls per update")
+    learning_rate: float = setting(3e-4, "Adam step size of the network but its value head")
+    value_learning_rate: float = setting(3e-4, "Adam step size of the value head (it has an "
+                                               "optimizer of its own)")
+    discount: float = setting(0.99, "gamma per agent step")
+    entropy_cost: float = setting(0.01, "weight of the entropy bonus")
+    baseline_cost: float = setting(0.5, "weight of the value loss")
+    kl_cost: float = setting(0.0, "weight of KL(pretrained policy || policy), which keeps the "
+                                  "policy near the demonstrations; 0 is off, > 0 needs "
+                                  "--pretrained_model")
+    max_grad_norm: float = setting(40.0, "clip gradients to this global norm")
+    clip_rho_threshold: float = setting(1.0, "V-trace rho-bar: clips importance weights in "
+                                             "the value targets")
+    clip_pg_rho_threshold: float = setting(1.0, "V-trace: clips importance weights in the "
+                                                "policy gradient")
+    lambda_: float = setting(1.0, "V-trace trace factor lambda")
+    value_warmup_updates: int = setting(0, "updates at the start that train the value head "
+                                           "alone, the rest of the network frozen: a pretrained "
+                                           "policy's value head is untrained, and advantages "
+                                           "from it would first unlearn the policy")
+    total_frames: int = setting(10_000_000, "stop after training on this many env frames "
+                                            "(frame skip counted)")
+    save_every: int = setting(1000, "updates between checkpoints (one is also written at the "
+                                    "end)")
+
+    def __post_init__(self):
+        problems = [f"{name} must be at least 1 (got {getattr(self, name)})"
+                    for name in ("unroll_length", "batch_size", "total_frames", "save_every")
+                    if getattr(self, name) < 1]
+        problems += [f"{name} must be positive (got {getattr(self, name)})"
+                     for name in ("learning_rate", "value_learning_rate", "max_grad_norm",
+                                  "clip_rho_threshold", "clip_pg_rho_threshold")
+                     if not getattr(self, name) > 0]
+        problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
+                     for name in ("entropy_cost", "baseline_cost", "kl_cost",
+                                 "value_warmup_updates")
+                     if not getattr(self, name) >= 0]
+        if not 0 < self.discount <= 1:
+            problems.append(f"discount must be in (0, 1] (got {self.discount})")
+        if not 0 <= self.lambda_ <= 1:
+            problems.append(f"lambda_ must be in [0, 1] (got {self.lambda_})")
+        if problems:
+            raise UserError("; ".join(problems))
+
+
+# What a pretrained policy is fine-tuned with where no flag says otherwise (README, Results on
+# Airstriker): with the from-scratch values a cloned policy, near-deterministic and with an
+# untrained value head, unlearns what it was taught within 100,000 frames. So the value head
+# learns alone first, then everything moves at a 30x smaller step, held near the pretrained
+# policy by the KL term rather than pushed from it by an entropy bonus. (The value head at the
+# from-scratch step with a 2,000-update warm-up measured no better: 0.96x the clone, not 1.08x.)
+FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5,
+                        "value_learning_rate": 1e-5, "entropy_cost": 0.0, "kl_cost": 1.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """What an actor builds, all of it from the learner (transport's GetSettings, as JSON):
+    env: the environment; states: the start states it samples one per episode from (None: the
+    game's default); network: the network; observation_shape: [H, W, C]; unroll_length: T."""
+
+    env: EnvConfig
+    states: tuple
+    network: NetworkConfig
+    observation_shape: tuple
+    unroll_length: int
+
+    def to_dict(self):
+        return {"env": self.env.to_dict(), "states": list(self.states),
+                "network": dataclasses.asdict(self.network),
+                "observation_shape": list(self.observation_shape),
+                "unroll_length": self.unroll_length}
+
+    @classmethod
+    def from_dict(cls, values):
+        """Raises UserError when `values` is not what this version of the project sends."""
+        try:
+            return cls(env=EnvConfig.from_dict(values["env"]), states=tuple(values["states"]),
+                       network=NetworkConfig.from_dict(values["network"]),
+                       observation_shape=tuple(int(size) for size in values["observation_shape"]),
+                       unroll_length=int(values["unroll_length"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"the learner's settings are incomplete ({error!r}); is it the same "
+                            "version of this project?") from None

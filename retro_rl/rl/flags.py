@@ -1,0 +1,111 @@
+"""The learner's and the actor's command-line flags, in one module so that neither program
+imports the other. The launcher hands every flag to both: each program ignores the other's, and
+a flag neither knows is an error."""
+
+import dataclasses
+
+from retro_rl import cli
+from retro_rl.envs import games
+from retro_rl.errors import UserError
+from retro_rl.rl.config import DEFAULT_BIND, FINE_TUNING_DEFAULTS, LearnerConfig
+
+
+def learner_parser():
+    parser = cli.ArgumentParser(description="IMPALA learner: trains the CNN-LSTM on unrolls that "
+                                            "actors (actor.py) send over gRPC.")
+    add = parser.add_argument
+    add("--workspace_path", default=".", help="folder for model/, tensorboard/ and logs/")
+    add("--pretrained_model", default="none",
+        help="model folder to start from: a name under <workspace>/model/ or a path; 'none' "
+             "starts from scratch with --game/--state and default settings")
+    add("--resume", action="store_true",
+        help="continue from the newest <workspace>/model/reinforcement_model_<update>; give "
+             "the --pretrained_model of the run it continues, which decides the defaults")
+    add("--game", default=None, help=f"stable-retro game id (default: the pretrained model's, "
+                                     f"else {games.DEFAULT_GAME})")
+    add("--state", default=None,
+        help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
+             "state of other games); actors sample one per episode. Default: the model's")
+    add("--reward_scale", type=float, default=None,
+        help="multiplies the rewards trained on, saved with the model (default: an RL model's "
+             "own, else the game's training default: 0.05 on Airstriker, where a hit scores "
+             "20, 1.0 elsewhere). Reported episode returns stay unscaled")
+    add("--life_loss_penalty", type=float, default=None,
+        help="subtracted from the reward for each life lost, in game-score units before "
+             "--reward_scale, saved with the model (default: an RL model's own, else the "
+             "game's training default: 200 on Airstriker, 0 elsewhere). Reported episode "
+             "returns stay the game's score")
+    add("--max_episode_steps", type=int, default=None,
+        help="time limit of the actors' episodes in agent steps, saved with the model "
+             "(default: an RL model's own, else the game's training default: 4500 on "
+             "Airstriker, none elsewhere); 0 is no limit. An episode cut off bootstraps from "
+             "its value, so the limit is not a game over")
+    add("--bind", default=DEFAULT_BIND,
+        help="HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on other machines (trusted "
+             "networks only: the channel is not encrypted); port 0 picks a free one")
+    add("--gpu", type=int, choices=(0, 1), default=0, help="1: train on the GPU if there is one")
+    add("--run_name", default=None,
+        help="TensorBoard run folder (default: reinforcement_<date-time>; --resume continues "
+             "the checkpoint's)")
+    add("--seed", type=int, default=0, help="seeds a from-scratch network's initial weights")
+    for field in dataclasses.fields(LearnerConfig):
+        default, text = field.default, field.metadata["help"]
+        if field.name in FINE_TUNING_DEFAULTS:  # None: parse_learner_args decides
+            default = None
+            text += (f" (default: {field.default} from scratch, "
+                     f"{FINE_TUNING_DEFAULTS[field.name]} from a --pretrained_model)")
+        add(f"--{field.name}", type=type(field.default), default=default, help=text)
+    return parser
+
+
+def actor_parser():
+    parser = cli.ArgumentParser(description="IMPALA actor: plays one environment with the "
+                                            "learner's latest weights and sends unrolls.")
+    add = parser.add_argument
+    add("--learner_address", default=DEFAULT_BIND,
+        help=f"HOST:PORT of the learner (default {DEFAULT_BIND})")
+    add("--actor_id", type=int, default=0,
+        help="this actor's number, unique among the run's actors (logs, the learner's stop list)")
+    add("--seed", type=int, default=0,
+        help="base seed: the environment and the action sampling use seed + actor_id")
+    add("--workspace_path", default=".", help="folder whose logs/ receives actor_<id>.log")
+    add("--connect_timeout_s", type=float, default=300.0,
+        help="how long each call waits for an unreachable learner before the actor gives up")
+    return parser
+
+
+def _parse_own(parser, other, argv):
+    """parser's flags; those only `other` knows are ignored, anything neither knows is an error."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _, rest = other.parse_known_args(unknown)
+        if rest:
+            raise UserError(f"unrecognized arguments: {' '.join(rest)} (see --help)")
+    return args
+
+
+def parse_learner_args(argv=None):
+    """Returns (args, LearnerConfig): the fine-tuning defaults apply from a pretrained model,
+    a flag given wins over any default."""
+    args = _parse_own(learner_parser(), actor_parser(), argv)
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(LearnerConfig)
+             if getattr(args, field.name) is not None}  # a flag left out keeps a default
+    defaults = FINE_TUNING_DEFAULTS if args.pretrained_model != "none" else {}
+    config = LearnerConfig(**{**defaults, **given})
+    if args.max_episode_steps is not None and args.max_episode_steps < 0:
+        raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
+    if args.life_loss_penalty is not None and args.life_loss_penalty < 0:
+        raise UserError(f"--life_loss_penalty must be at least 0 (got {args.life_loss_penalty})")
+    if args.reward_scale is not None and not args.reward_scale > 0:
+        raise UserError(f"--reward_scale must be positive (got {args.reward_scale})")
+    host, _, port = args.bind.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise UserError(f"--bind {args.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")
+    return args, config
+
+
+def parse_actor_args(argv=None):
+    args = _parse_own(actor_parser(), learner_parser(), argv)
+    if args.actor_id < 0 or args.connect_timeout_s <= 0:
+        raise UserError("--actor_id must be at least 0 and --connect_timeout_s positive")
+    return args

@@ -1,0 +1,170 @@
+"""IMPALA end to end on Airstriker: the launcher, and learner and actors as separate programs
+surviving the order they start in, an actor's death and the learner's SIGTERM."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+from retro_rl.envs import EnvConfig, games
+from retro_rl.model import checkpoints
+from retro_rl.model.config import NetworkConfig
+from retro_rl.model.network import create_network
+from tests.support import ROOT
+
+SMALL_RUN = ["--unroll_length", "10", "--batch_size", "2", "--bind", "127.0.0.1:0"]
+
+
+@contextlib.contextmanager
+def processes():
+    """Starts processes in their own sessions; kills each one's whole group on the way out."""
+    started = []
+
+    def start(command, log_path):
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True, cwd=ROOT)
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for(condition, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def checkpoint_update(workspace):
+    folder = checkpoints.newest_checkpoint(str(workspace), checkpoints.REINFORCEMENT_PREFIX)
+    return int(folder.rsplit("_", 1)[1]) if folder else -1
+
+
+def tensorboard_tags(workspace):
+    tags = set()
+    for root, _, files in os.walk(workspace / "tensorboard"):
+        for name in files:
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(root, name)):
+                tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+@pytest.mark.slow
+def test_launcher_trains_from_scratch_and_saves_a_model_evaluation_loads(tmp_path):
+    with processes() as start:
+        launcher = start([str(ROOT / "run_reinforcement_learning.sh"), "2", "0", "none",
+                          "--total_frames", "1600", "--workspace_path", str(tmp_path),
+                          *SMALL_RUN], tmp_path / "launcher.out")
+        status = launcher.wait(timeout=300)
+        output = (tmp_path / "launcher.out").read_text()
+        assert status == 0, output
+    # 1,600 frames = 20 updates of 2 unrolls x 10 steps x frame skip 4.
+    assert "done: 20 updates, 1600 frames" in output
+    folder = tmp_path / "model" / "reinforcement_model_20"
+    network, env_config, config = checkpoints.load_model(str(folder))
+    assert (config["kind"], config["update"], config["frames"]) == ("reinforcement", 20, 1600)
+    assert config["pretrained"] is None
+    # From scratch on the default game: its training defaults, saved with the model.
+    assert env_config == EnvConfig(state=None, **games.TRAINING_DEFAULTS[games.DEFAULT_GAME])
+    assert network.observation_shape == (84, 84, 3)
+    assert {"losses/policy", "losses/value", "losses/entropy", "charts/fps",
+            "charts/policy_lag", "vtrace/explained_variance", "settings"} <= tensorboard_tags(
+        tmp_path)
+    for actor_id in (0, 1):
+        log = (tmp_path / "logs" / f"actor_{actor_id}.log").read_text()
+        assert "the learner says the run is over" in log, log
+    assert "listening on" in (tmp_path / "logs" / "learner.log").read_text()
+
+    evaluation = subprocess.run(
+        [sys.executable, str(ROOT / "run_evaluation.py"), "--workspace_path", str(tmp_path),
+         "--model_name", "reinforcement_model_20", "--episodes", "1", "--max_steps", "30"],
+        capture_output=True, text=True, timeout=180)
+    assert evaluation.returncode == 0, evaluation.stderr
+
+
+def actor_log(workspace, actor_id):
+    path = workspace / "logs" / f"actor_{actor_id}.log"
+    return path.read_text() if path.exists() else ""
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_path):
+    tiny = EnvConfig(obs_size=36)
+    checkpoints.save_model(str(tmp_path / "model" / "tiny"), create_network(
+        NetworkConfig(num_actions=tiny.num_actions, lstm_units=16), tiny.observation_shape,
+        seed=0), tiny, {"kind": "supervised"})
+    port = free_port()
+    flags = ["--workspace_path", str(tmp_path), "--unroll_length", "10", "--batch_size", "2"]
+    with processes() as start:
+        actors = [start([sys.executable, "actor.py", "--learner_address", f"127.0.0.1:{port}",
+                         "--actor_id", str(actor_id), "--connect_timeout_s", "120", *flags],
+                        tmp_path / f"actor_{actor_id}.out") for actor_id in (0, 1)]
+        # Both actors are knocking before the learner exists.
+        for actor_id in (0, 1):
+            wait_for(lambda: "connecting" in actor_log(tmp_path, actor_id), 120,
+                     f"actor {actor_id} to try to connect")
+        learner = start([sys.executable, "learner.py", "--pretrained_model", "tiny",
+                         "--bind", f"127.0.0.1:{port}", "--save_every", "5", "--gpu", "1",
+                         "--reward_scale", "0.05", *flags], tmp_path / "learner.out")
+        wait_for(lambda: checkpoint_update(tmp_path) >= 5, 120, "training with both actors")
+
+        actors[1].kill()
+        actors[1].wait()
+        after_kill = checkpoint_update(tmp_path)
+        wait_for(lambda: checkpoint_update(tmp_path) >= after_kill + 10, 120,
+                 "training to go on with one actor")
+        assert learner.poll() is None
+
+        learner.send_signal(signal.SIGTERM)
+        assert learner.wait(timeout=60) == 0, (tmp_path / "learner.out").read_text()
+        assert actors[0].wait(timeout=60) == 0, actor_log(tmp_path, 0)
+    output = (tmp_path / "learner.out").read_text()
+    assert "stopped by SIGTERM" in output and "Traceback" not in output, output
+    done = [line.split("done: ", 1)[1] for line in output.splitlines() if "done: " in line]
+    final_update = int(done[0].split()[0])
+    assert checkpoint_update(tmp_path) == final_update >= after_kill + 10
+    with open(tmp_path / "model" / f"reinforcement_model_{final_update}" / "config.json") as f:
+        saved = json.load(f)
+    assert saved["pretrained"] == str(tmp_path / "model" / "tiny")
+    assert saved["env"]["obs_size"] == 36 and saved["env"]["reward_scale"] == 0.05
+    # Every frame the learner accepted was either trained on or still queued at the end.
+    accounting = next(line.split("frames received", 1)[1] for line in output.splitlines()
+                      if "frames received" in line)
+    received, trained, left = (int(word.strip(",")) for word in accounting.split()
+                               if word.strip(",").isdigit())
+    assert received == trained + left and trained == final_update * 2 * 10 * 4
+    if not tf.config.list_physical_devices("GPU"):
+        assert "notice: --gpu 1 but no GPU" in output
+    assert "the learner says the run is over" in actor_log(tmp_path, 0)
+
+
+def test_launcher_refuses_bad_arguments_with_one_line():
+    for arguments, problem in [(["two"], "number of envs"), (["2", "yes"], "gpu use")]:
+        result = subprocess.run([str(ROOT / "run_reinforcement_learning.sh"), *arguments],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"error: {problem}") and result.stderr.count("\n") == 1

@@ -1,0 +1,145 @@
+"""Parsing folders of movies: bad movies reported one line each while the good ones are parsed,
+datasets never mixed, and Ctrl-C leaving only whole files."""
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+from retro_rl.demos import dataset, parsing
+from retro_rl.envs import games
+from retro_rl.errors import UserError
+from tests.demos.recordings import record_live
+from tests.support import DEMOS, ROOT, game_without_rom, run_command
+
+
+def run_cli(*args, **kwargs):
+    return run_command("replay_parser.py", *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def game_over_movie(tmp_path_factory):
+    """A whole random-play Airstriker episode recorded by make_env, to game over."""
+    return record_live(tmp_path_factory.mktemp("live"), seed=3)
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def write_variant(source, target, **replace):
+    """Copies a .bk2, replacing members' contents: write_variant(a, b, **{"Header.txt": ...})."""
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
+        for name in archive.namelist():
+            out.writestr(name, replace.get(name.replace(" ", "_").replace(".", "_"), archive.read(name)))
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory, game_over_movie):
+    """Two good movies beside one of each kind of bad one."""
+    folder = tmp_path_factory.mktemp("mixed")
+    good = game_over_movie[0]
+    shutil.copy(good, folder / "good-a.bk2")
+    record_live(tmp_path_factory.mktemp("short"), 7, steps=60)[0].replace(folder / "good-b.bk2")
+    data = good.read_bytes()
+    (folder / "truncated.bk2").write_bytes(data[: len(data) // 2])
+    (folder / "notes.bk2").write_text("not a movie\n")
+    log = zipfile.ZipFile(good).read("Input Log.txt").decode().splitlines()
+    write_variant(good, folder / "empty.bk2", Input_Log_txt="\n".join(log[:2] + ["[/Input]"]))
+    write_variant(good, folder / "badstate.bk2", Core_bin=bytes(4096))
+    header = zipfile.ZipFile(good).read("Header.txt").decode()
+    write_variant(good, folder / "norom.bk2",
+                  Header_txt=header.replace(games.DEFAULT_GAME, game_without_rom()))
+    return folder
+
+
+@pytest.mark.slow
+def test_bad_movies_are_reported_and_the_good_ones_still_parsed(mixed_folder, tmp_path):
+    result = run_cli("--replay_path", mixed_folder, "--dataset_path", tmp_path, "--workers", 2)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 5
+    expected = {"truncated.bk2": "truncated or corrupt zip", "notes.bk2": "not a .bk2 movie",
+                "empty.bk2": "zero frames", "norom.bk2": "python -m stable_retro.import",
+                "badstate.bk2": "start state does not load"}
+    for name, reason in expected.items():
+        line, = [line for line in errors if name in line]
+        assert reason in line
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["good-a.npz", "good-b.npz", "manifest.json"]
+    assert [episode.name for episode in dataset.load_dataset(tmp_path)] == ["good-a", "good-b"]
+    assert "2 usable, 5 failed" in result.stdout
+
+    # A second run replays nothing already parsed.
+    before = {path: path.stat().st_mtime_ns for path in tmp_path.glob("*.npz")}
+    again = run_cli("--replay_path", mixed_folder, "--dataset_path", tmp_path)
+    assert again.returncode == 0
+    assert again.stdout.count("skipped (already parsed)") == 2
+    assert before == {path: path.stat().st_mtime_ns for path in tmp_path.glob("*.npz")}
+
+
+@pytest.mark.parametrize("names", [["truncated.bk2", "notes.bk2"], ["empty.bk2"], ["norom.bk2"]])
+def test_nothing_usable_is_exit_status_2_and_writes_nothing(mixed_folder, tmp_path, names):
+    result = run_cli("--replay_path", *(mixed_folder / name for name in names),
+                     "--dataset_path", tmp_path / "data")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: no usable movie")
+    assert not (tmp_path / "data").exists()
+
+
+def test_empty_or_missing_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder, reason in [(tmp_path / "empty", "folder holds no .bk2 movies"),
+                           (tmp_path / "gone", "no such file or folder")]:
+        result = run_cli("--replay_path", folder, "--dataset_path", tmp_path / "data")
+        assert (result.returncode, result.stderr) == (2, f"error: {folder}: {reason}\n")
+        assert not (tmp_path / "data").exists()
+    with pytest.raises(UserError, match="holds no .bk2"):
+        parsing.parse_movies(tmp_path / "empty", tmp_path / "data", progress=False)
+
+
+def test_a_dataset_is_not_mixed_with_other_settings(game_over_movie, tmp_path):
+    parsing.parse_movies(game_over_movie[0], tmp_path, workers=1, progress=False)
+    with pytest.raises(UserError, match="frame_skip"):
+        parsing.parse_movies(game_over_movie[0], tmp_path, frame_skip=2, progress=False)
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_movies_parsed_and_leaves_no_partial_file(tmp_path):
+    """Ten movies take seconds; the interrupt comes as soon as the first is in the manifest,
+    while both workers are still replaying, so it always cuts a parse in the middle."""
+    paths = sorted(DEMOS.glob("*.bk2"))
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "replay_parser.py"), "--replay_path", *paths,
+         "--dataset_path", tmp_path, "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / dataset.MANIFEST).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (tmp_path / dataset.MANIFEST).exists(), "no movie was parsed within two minutes"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert not list(tmp_path.glob(".*"))  # no temporary file
+    # What was written is whole: every manifest entry loads, and no .npz is outside it.
+    episodes = dataset.load_dataset(tmp_path)
+    assert 1 <= len(episodes) < len(paths)
+    assert sorted(path.stem for path in tmp_path.glob("*.npz")) == sorted(
+        episode.name for episode in episodes)
+    for episode in episodes:
+        assert len(episode.observations) == len(episode.actions) == len(episode.dones) > 0
+
+
+def test_the_python_api_reports_bad_movies_in_its_result(mixed_folder, tmp_path):
+    manifest = parsing.parse_movies([mixed_folder / "good-b.bk2", mixed_folder / "truncated.bk2"],
+                                          tmp_path / "data", workers=1, progress=False)
+    assert [movie["name"] for movie in manifest["movies"]] == ["good-b"]
+    error, = manifest["errors"]
+    assert "truncated.bk2: truncated or corrupt zip" in error
+    with pytest.raises(UserError, match="empty.bk2: the movie has zero frames"):
+        parsing.parse_movies(mixed_folder / "empty.bk2", tmp_path / "other", progress=False)

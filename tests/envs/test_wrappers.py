@@ -1,0 +1,146 @@
+"""make_env and its wrappers on the real Airstriker emulator, and Sonic's wrappers on a
+scripted stand-in (its ROM cannot ship)."""
+
+import gymnasium as gym
+import numpy as np
+
+from retro_rl.envs import actions, make_env, wrappers
+from retro_rl.envs.observations import preprocess_frame
+
+
+def buttons(*names):
+    return np.array([name in names for name in actions.BUTTONS], np.uint8)
+
+
+
+def test_make_env_spaces_and_frame_skip():
+    env = make_env()
+    assert env.action_space == gym.spaces.Discrete(23)
+    observation, info = env.reset(seed=0)
+    assert observation.shape == (84, 84, 3) and observation.dtype == np.uint8
+    assert env.observation_space.contains(observation)
+    assert "lives" in info  # RAM variables are there from the first observation
+    retro_env = env.unwrapped
+    before = retro_env.em.get_state()
+    observation, reward, terminated, truncated, info = env.step(2)
+    assert info["frames"] == 4
+    # The same four frames by hand, through the raw emulator, end on the same screen.
+    retro_env.em.set_state(before)
+    for _ in range(4):
+        retro_env.em.set_button_mask(actions.action_table()[2], 0)
+        retro_env.em.step()
+    np.testing.assert_array_equal(observation, preprocess_frame(retro_env.em.get_screen()))
+    env.close()
+
+
+def play(env, steps, seed=0):
+    """Taps fire (B: press one step, release the next); returns rewards and the final info."""
+    env.reset(seed=seed)
+    rewards = []
+    for step in range(steps):
+        _, reward, terminated, truncated, info = env.step(4 if step % 2 == 0 else 0)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    return np.array(rewards), info
+
+
+def test_reward_scale_scales_only_what_the_agent_sees():
+    raw, raw_info = play(make_env(max_episode_steps=300), 300)
+    scaled, scaled_info = play(make_env(max_episode_steps=300, reward_scale=0.01), 300)
+    assert raw.sum() > 0  # tapping fire shoots something down in 300 steps
+    np.testing.assert_allclose(scaled, raw * 0.01)
+    assert scaled_info["episode"]["return"] == raw_info["episode"]["return"] == raw.sum()
+
+
+def test_life_loss_penalty_charges_each_lost_life_and_reports_the_score():
+    raw, raw_info = play(make_env(), 5000)
+    charged, info = play(make_env(life_loss_penalty=1000, reward_scale=0.01), 5000)
+    assert raw_info["lives"] == 0 and len(charged) == len(raw) < 5000  # the game is over
+    charges = raw * 0.01 - charged
+    lost = np.flatnonzero(~np.isclose(charges, 0))
+    assert len(lost) == 3  # Airstriker starts with three lives
+    np.testing.assert_allclose(charges[lost], 10.0)
+    assert info["episode"]["return"] == raw_info["episode"]["return"] == raw.sum()
+    assert info["episode_return"] == raw.sum()  # the running return is the score too
+
+
+def test_time_limit_truncates_with_episode_statistics():
+    env = make_env(max_episode_steps=10, frame_skip=3)
+    rewards, info = play(env, 100)
+    assert len(rewards) == 10
+    assert info["episode"] == {"return": rewards.sum(), "length": 10, "frames": 30}
+
+
+def test_the_action_table_survives_resets():
+    env = make_env()
+    env.reset(seed=0)
+    env.step(4)
+    env.reset(seed=0)
+    np.testing.assert_array_equal(env.get_wrapper_attr("table")[4], buttons("B"))
+    env.close()
+
+
+def test_grayscale_and_frame_stack():
+    env = make_env(grayscale=True, frame_stack=4, obs_size=64)
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == (64, 64, 4)
+    for _ in range(3):
+        observation, *_ = env.step(2)
+    assert env.observation_space.contains(observation)
+    assert not np.array_equal(observation[..., 0], observation[..., 3])  # the screen scrolls
+
+
+def test_sticky_actions_follow_the_seed():
+    def screens(seed):
+        env = make_env(sticky_action_prob=0.5)
+        env.reset(seed=seed)
+        return [env.step(step % 23)[0] for step in range(40)]
+
+    assert all(np.array_equal(a, b) for a, b in zip(screens(1), screens(1)))
+    assert not all(np.array_equal(a, b) for a, b in zip(screens(1), screens(2)))
+
+
+# ------------------------------------------------------------------------------ Sonic wrappers
+
+
+class ScriptedSonic(gym.Env):
+    """Stands in for Sonic 2 (whose ROM cannot ship): x follows a script, reward is x's change."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 4, 3), np.uint8)
+    action_space = gym.spaces.Discrete(3)
+
+    def __init__(self, xs, zone=0, act=0):
+        self.xs, self.zone, self.act = xs, zone, act
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return np.zeros((4, 4, 3), np.uint8), {"x": self.xs[0], "zone": self.zone, "act": self.act}
+
+    def step(self, action):
+        self.t += 1
+        reward = float(self.xs[self.t] - self.xs[self.t - 1])
+        info = {"x": self.xs[self.t], "zone": self.zone, "act": self.act, "frames": 4}
+        return np.zeros((4, 4, 3), np.uint8), reward, self.t == len(self.xs) - 1, False, info
+
+
+def test_allow_backtracking_pays_only_new_ground():
+    env = wrappers.AllowBacktracking(ScriptedSonic([100, 110, 130, 90, 120, 140, 135]))
+    env.reset()
+    rewards = [env.step(0)[1] for _ in range(6)]
+    # Forward 10, 20; back 40 (free); forward 30 over old ground (free), then 10 new; back 5.
+    assert rewards == [10, 20, 0, 0, 10, 0]
+
+
+def test_sonic_progress_and_level_complete():
+    end_x = {(0, 0): 1100}
+    env = wrappers.EpisodeStatistics(wrappers.SonicProgress(ScriptedSonic([100, 600, 50, 1200]), end_x))
+    _, info = env.reset()
+    assert info["x_progress"] == 0.0
+    progress = []
+    for _ in range(3):
+        _, _, terminated, _, info = env.step(0)
+        progress.append(info["x_progress"])
+    assert progress == [0.5, 0.0, 1.0]
+    assert terminated and info["level_complete"]
+    assert info["episode"]["x_progress"] == 1.0 and info["episode"]["level_complete"]

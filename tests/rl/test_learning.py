@@ -1,0 +1,106 @@
+"""Where the learner's training starts: defaults from scratch and from a pretrained model, the
+reward settings it trains with, --resume, and a port in use."""
+
+import socket
+
+import numpy as np
+import pytest
+
+from retro_rl.envs import EnvConfig, games
+from retro_rl.errors import UserError
+from retro_rl.model import checkpoints
+from retro_rl.model.network import create_network
+from retro_rl.rl import learning, unroll
+from retro_rl.rl.config import FINE_TUNING_DEFAULTS, LearnerConfig
+from retro_rl.rl.flags import parse_learner_args
+from retro_rl.rl.update import make_optimizer, make_update
+from tests.rl.test_update import OBS_SHAPE, SPEC6, TINY
+from tests.rl.unrolls import make_unroll
+from tests.support import run_command
+
+
+def test_learner_refuses_a_port_in_use_with_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_command("learner.py", "--workspace_path", tmp_path,
+                             "--bind", f"127.0.0.1:{port}", timeout=120)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_defaults_follow_where_training_starts(tmp_path):
+    """From scratch: LearnerConfig's values; from a pretrained model: FINE_TUNING_DEFAULTS. The
+    reward settings: the game's training defaults, unless the model is an RL model (its own are
+    kept) or a flag is given."""
+    game_defaults = games.TRAINING_DEFAULTS[games.DEFAULT_GAME]
+    for kind, reward_scale in (("supervised", 1.0), ("reinforcement", 0.5)):
+        env_config = EnvConfig(obs_size=36, reward_scale=reward_scale)
+        checkpoints.save_model(str(tmp_path / "model" / kind), create_network(TINY, OBS_SHAPE),
+                      env_config, {"kind": kind})
+    workspace = ["--workspace_path", str(tmp_path)]
+
+    args, config = parse_learner_args(workspace)
+    assert config == LearnerConfig()
+    _, scratch_env, *_ = learning.load_start(args, config)
+    assert {name: getattr(scratch_env, name) for name in game_defaults} == game_defaults
+
+    args, config = parse_learner_args(workspace + ["--pretrained_model", "supervised"])
+    assert config == LearnerConfig(**FINE_TUNING_DEFAULTS)
+    _, cloned_env, *_ = learning.load_start(args, config)
+    assert cloned_env == scratch_env.replace(obs_size=36)
+
+    args, config = parse_learner_args(workspace + ["--pretrained_model", "reinforcement",
+                                                   "--learning_rate", "1e-4",
+                                                   "--max_episode_steps", "0"])
+    assert config.learning_rate == 1e-4 and config.kl_cost == 1.0
+    _, rl_env, *_ = learning.load_start(args, config)
+    assert rl_env.reward_scale == 0.5 and rl_env.max_episode_steps is None
+    assert rl_env.life_loss_penalty == 0
+
+
+def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_path):
+    env_config = EnvConfig(obs_size=36)
+    pretrained = create_network(TINY, OBS_SHAPE, seed=4)
+    checkpoints.save_model(str(tmp_path / "model" / "sl"), pretrained, env_config, {"kind": "supervised"})
+    flags = ["--workspace_path", str(tmp_path), "--kl_cost", "0.1"]
+    args, config = parse_learner_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.5",
+                                               "--max_episode_steps", "300",
+                                               "--life_loss_penalty", "100"])
+    network, start_env, states, meta, anchor = learning.load_start(args, config)
+    assert meta["pretrained"] == str(tmp_path / "model" / "sl") and meta["update"] == 0
+    assert start_env.reward_scale == 0.5 and states == [None]
+    assert start_env.life_loss_penalty == 100 and env_config.life_loss_penalty == 0
+    assert start_env.max_episode_steps == 300 and env_config.max_episode_steps is None
+    for mine, theirs in zip(network.get_weights(), pretrained.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert anchor is not network
+
+    step_config = LearnerConfig(unroll_length=6, batch_size=1, kl_cost=0.1)
+    optimizer = make_optimizer(network, step_config)
+    update = make_update(network, optimizer, step_config, anchor)
+    update(unroll.stack([make_unroll(SPEC6, 0)]))
+    meta.update(update=7, frames=168)
+    for number in (3, 7):
+        learning.save_checkpoint(args, network, start_env, optimizer, dict(meta, update=number),
+                                states, LearnerConfig())
+
+    with pytest.raises(UserError, match="reinforcement_model_7 is from an earlier run"):
+        learning.load_start(args, config)
+    args, config = parse_learner_args(flags + ["--resume"])
+    resumed, resumed_env, _, resumed_meta, anchor = learning.load_start(args, config)
+    assert (resumed_meta["update"], resumed_meta["frames"]) == (7, 168)
+    assert resumed_meta["run_name"] == meta["run_name"]  # TensorBoard curves continue
+    assert resumed_env == start_env and anchor is not None
+    for mine, theirs in zip(resumed.get_weights(), network.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    restored = make_optimizer(resumed, step_config)
+    assert checkpoints.load_optimizer_state(resumed_meta["resume_folder"], restored,
+                                   resumed.trainable_variables)
+    assert int(restored.policy.iterations.numpy()) == 1
+    for mine, theirs in zip(restored.variables, optimizer.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    assert len(restored.value.variables) > 2  # the value head's moments came back too
