@@ -9,8 +9,12 @@ on batches of unrolls, and saves model/reinforcement_model_<update> every --save
 and at the end. Log: <workspace>/logs/learner.log (and the console).
 """
 
-from retro_rl import cli, logs
+import logging
+import os
+
+from retro_rl import cli, fileio, logs
 from retro_rl.rl.flags import learner_parser, parse_learner_args
+from retro_rl.runtime import start_tensorflow
 
 
 def build_parser():
@@ -19,11 +23,15 @@ def build_parser():
 
 def main(argv=None):
     args, config = parse_learner_args(argv)  # checked before TensorFlow starts
+    fileio.check_writable(os.path.join(args.workspace_path, "logs"))
     logs.setup(args.workspace_path, "learner")
+    device, missing = start_tensorflow(gpu=bool(args.gpu), threads=args.tf_threads)
+    if missing:
+        logging.getLogger("learner").info("notice: --gpu 1 but no GPU is usable here; "
+                                          "training on the CPU")
     from retro_rl.rl.learning import train
 
-    train(args, config)
-    return 0
+    return train(args, config, device)
 
 
 if __name__ == "__main__":

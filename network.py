@@ -13,7 +13,9 @@ import json
 
 from retro_rl import cli
 from retro_rl.envs import EnvConfig, add_observation_flags
+from retro_rl.model import folders
 from retro_rl.model.config import TORSOS, NetworkConfig
+from retro_rl.runtime import start_tensorflow
 
 
 def build_parser():
@@ -35,11 +37,12 @@ def main(argv=None):
                            grayscale=args.grayscale, action_set=args.action_set)
     network_config = NetworkConfig(num_actions=env_config.num_actions, torso=args.torso,
                                    lstm_units=args.lstm_units)  # checked before TensorFlow
+    start_tensorflow(gpu=False)
     from retro_rl.model import checkpoints
     from retro_rl.model.network import create_network
 
     if args.model_name is not None:
-        folder = checkpoints.find_model_folder(args.workspace_path, args.model_name)
+        folder = folders.find_model_folder(args.workspace_path, args.model_name)
         network, env_config, config = checkpoints.load_model(folder)
         facts = {key: value for key, value in config.items()
                  if key not in ("env", "network", "curves", "val_movies")}

@@ -13,17 +13,19 @@ The report is printed and saved as JSON in <workspace>/results/.
 """
 
 import os
+import sys
 
 from tqdm import tqdm
 
-from retro_rl import cli
+from retro_rl import cli, fileio
 from retro_rl.agent import Agent, RandomPolicy
 from retro_rl.envs import EnvConfig, games
 from retro_rl.errors import UserError
 from retro_rl.evaluation import report as reports
 from retro_rl.evaluation.episodes import OneEmulator, play_episodes, state_label
 from retro_rl.evaluation.video import VIDEO_EXTENSIONS, LiveView, write_video
-from retro_rl.model import checkpoints
+from retro_rl.model import folders
+from retro_rl.runtime import start_tensorflow
 
 
 def build_parser():
@@ -90,7 +92,7 @@ def resolve_environment(args, model_folder):
     states the episodes cycle through (None: the game's default). Checks the game, its ROM and
     every state before anything slow happens."""
     if model_folder is not None:
-        env_config = EnvConfig.from_dict(checkpoints.read_config(model_folder)["env"])
+        env_config = folders.read_env_config(model_folder)
     else:
         env_config = EnvConfig()
     if args.game is not None:
@@ -103,34 +105,60 @@ def resolve_environment(args, model_folder):
     return env_config, states
 
 
+def build_report(args, env_config, states, model_config, results, partial=False):
+    """The report of the episodes in `results` ({policy: rows}); `partial` marks a run that
+    was interrupted before every episode was played."""
+    sonic = games.is_sonic(env_config.game)
+    report = {
+        "settings": {
+            "model_name": args.model_name, "game": env_config.game,
+            "states": [state or "default" for state in states], "episodes": args.episodes,
+            "max_steps": args.max_steps, "greedy": args.greedy, "seed": args.seed,
+            "baseline": args.baseline, "env": env_config.to_dict(),
+            "model_config": {k: v for k, v in model_config.items() if k != "env"},
+        },
+        "policies": {label: {"episodes": rows, "summary": reports.summarize(rows, sonic)}
+                     for label, rows in results.items() if rows},
+    }
+    if partial:
+        report["partial"] = True
+    policies = report["policies"]
+    if "model" in policies and "random" in policies:
+        random_mean = policies["random"]["summary"]["return"]["mean"]
+        model_mean = policies["model"]["summary"]["return"]["mean"]
+        report["ratio_to_random"] = model_mean / random_mean if random_mean > 0 else None
+    return report
+
+
 def main(argv=None):
     args = parse_args(argv)
     model_folder = None
     if args.model_name is not None:
-        model_folder = checkpoints.find_model_folder(args.workspace_path, args.model_name)
+        model_folder = folders.find_model_folder(args.workspace_path, args.model_name)
     env_config, states = resolve_environment(args, model_folder)
-    sonic = games.is_sonic(env_config.game)
+    fileio.check_writable(os.path.join(args.workspace_path, "results"))
+    if args.video is not None:
+        fileio.check_writable(os.path.dirname(os.path.abspath(args.video)))
 
-    # Network: only now that the game and ROM are known to be there.
+    # The network: only now that the game, its ROM and the output folders are known to be there.
     policies, model_config = {}, {}
     if model_folder is not None:
+        start_tensorflow()
+        from retro_rl.model import checkpoints
+
         network, _, model_config = checkpoints.load_model(model_folder)
-        if tuple(network.observation_shape) != env_config.observation_shape:
-            raise UserError(f"{model_folder}: its network and environment settings disagree "
-                            "on the observation shape; the folder is damaged")
         policies["model"] = lambda seed: Agent(network, 1, seed=seed, greedy=args.greedy)
     if args.baseline == "random":
         policies["random"] = lambda seed: RandomPolicy(env_config.num_actions, seed)
     name = args.model_name or "random"
 
     emulator = OneEmulator(env_config)
-    live = None
+    live, results = None, {}
     try:
         if args.render:
             screen_shape = emulator.fresh(states[0]).unwrapped.get_screen().shape
             live = LiveView(f"{name} on {env_config.game}", env_config, screen_shape,
                             args.render_scale, args.render_fps)
-        results = {}
         with tqdm(total=args.episodes * len(policies), unit="episode", desc=name) as progress:
             for label, make_policy in policies.items():
                 record_path = args.record_path
@@ -148,26 +176,24 @@ def main(argv=None):
                                                     statistics, movie))
                     progress.set_postfix({f"{label} return": f"{statistics['return']:g}"})
                     progress.update()
-        report = {
-            "settings": {
-                "model_name": args.model_name, "game": env_config.game,
-                "states": [state or "default" for state in states], "episodes": args.episodes,
-                "max_steps": args.max_steps, "greedy": args.greedy, "seed": args.seed,
-                "baseline": args.baseline, "env": env_config.to_dict(),
-                "model_config": {k: v for k, v in model_config.items() if k != "env"},
-            },
-            "policies": {label: {"episodes": rows, "summary": reports.summarize(rows, sonic)}
-                         for label, rows in results.items()},
-        }
-        if "model" in results and "random" in results:
-            random_mean = report["policies"]["random"]["summary"]["return"]["mean"]
-            model_mean = report["policies"]["model"]["summary"]["return"]["mean"]
-            report["ratio_to_random"] = model_mean / random_mean if random_mean > 0 else None
+        report = build_report(args, env_config, states, model_config, results)
         if args.video is not None:
             # The model's episode; the baseline's when it plays alone.
             label = next(iter(policies))
-            report["video"] = write_video(args.video, args.video_episode, label, results[label],
-                                          policies[label], states, emulator)
+            try:
+                report["video"] = write_video(args.video, args.video_episode, label,
+                                              results[label], policies[label], states, emulator)
+            except (OSError, RuntimeError, ValueError) as error:
+                print(f"warning: could not write the video {args.video} ({error}); the report "
+                      "is saved without it", file=sys.stderr)
+    except KeyboardInterrupt:
+        if any(results.values()):
+            report = build_report(args, env_config, states, model_config, results, partial=True)
+            played = sum(len(rows) for rows in results.values())
+            path = reports.save_report(report, args.workspace_path, name)
+            print(f"interrupted: the report of the {played} episodes played is saved to {path}",
+                  file=sys.stderr)
+        raise
     finally:
         emulator.close()
         if live is not None:

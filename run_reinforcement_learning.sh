@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# IMPALA on this machine: one learner and N actors, each process logging to <workspace>/logs/
-# (learner.log, actor_<id>.log); the learner also prints its lines, and actors their warnings.
+# IMPALA on this machine: one learner and N environment workers (actor.py), each process logging
+# to <workspace>/logs/ (learner.log, actor_<id>.log); the learner also prints its lines, and the
+# workers their warnings. The learner chooses every action: the workers hold no network.
 #
 #   ./run_reinforcement_learning.sh [number of envs] [gpu use] [pretrained model] [flags...]
 #   ./run_reinforcement_learning.sh 4 1 supervised_model_3 --total_frames 5000000
 #
-# number of envs: actor processes, one environment each (default 2). gpu use: 1 trains on the
+# number of envs: worker processes, one emulator each (default 8, the fastest measured on two
+# cores: bench/impala_speed.py). gpu use: 1 trains on the
 # GPU when there is one (default 0). pretrained model: a folder name under <workspace>/model/ or
 # a path; `none` starts from scratch (default). Every further flag goes to the learner and to
 # every actor; each ignores the other's flags (see `python learner.py --help`,
 # `python actor.py --help`), and a flag neither knows stops the run with an error.
 #
 # Ctrl-C (or SIGTERM) stops the learner gracefully (final checkpoint, actors told to stop) and
-# then ends any process of this script that is still running. The exit status is the learner's.
+# then ends any process of this script that is still running. The exit status is the learner's
+# (0 when it reached --total_frames), or 130 after Ctrl-C and 143 after SIGTERM.
 set -u
 
 usage="usage: $0 [number of envs] [gpu use 0|1] [pretrained model|none] [learner/actor flags...]"
@@ -20,7 +23,7 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
     exit 0
 fi
-num_envs=${1:-2}
+num_envs=${1:-8}
 gpu=${2:-0}
 pretrained=${3:-none}
 shift $(( $# < 3 ? $# : 3 ))
@@ -58,13 +61,18 @@ stopping=0
 
 stop_all() {
     # First the learner, so it saves and tells the actors; then whatever is left.
-    stopping=1
+    stopping=$1
     [ -n "$learner_pid" ] && kill -TERM "$learner_pid" 2>/dev/null
 }
-trap stop_all INT TERM
+trap 'stop_all 130' INT
+trap 'stop_all 143' TERM
 
 export PYTHONUNBUFFERED=1
-"$python" "$here/learner.py" --gpu "$gpu" --pretrained_model "$pretrained" "$@" &
+# The workers keep num_envs cores busy: TensorFlow gets what is left (a flag given wins).
+cores=$(nproc)
+tf_threads=$(( cores > num_envs ? cores - num_envs : 1 ))
+"$python" "$here/learner.py" --gpu "$gpu" --tf_threads "$tf_threads" \
+    --pretrained_model "$pretrained" "$@" &
 learner_pid=$!
 
 # The learner prints "listening on HOST:PORT" once actors can connect (the port may be 0).
@@ -110,4 +118,5 @@ for pid in "${actor_pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null
 done
 wait 2>/dev/null
+[ "$stopping" != 0 ] && status=$stopping
 exit "$status"

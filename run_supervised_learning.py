@@ -20,6 +20,7 @@ from retro_rl import cli
 from retro_rl.bc.config import BCConfig
 from retro_rl.envs import add_observation_flags, games
 from retro_rl.model.config import TORSOS
+from retro_rl.runtime import start_tensorflow
 
 REPOSITORY = pathlib.Path(__file__).resolve().parent
 DEFAULT_REPLAY_PATH = f"demos/{games.DEFAULT_GAME}"
@@ -80,6 +81,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     args.replay_path = args.replay_path or str(REPOSITORY / DEFAULT_REPLAY_PATH)
     config = BCConfig(**vars(args))  # checked before TensorFlow starts
+    start_tensorflow()
     from retro_rl.bc.run import train_model
 
     final = train_model(config)

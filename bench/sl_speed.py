@@ -31,7 +31,8 @@ def synthetic_episodes(movies, steps, obs_size, rng):
         dones[-1] = True
         episodes.append(Episode(
             f"movie{movie}", rng.integers(0, 256, (steps, obs_size, obs_size, 3), dtype=np.uint8),
-            rng.integers(0, 23, steps).astype(np.int32), np.zeros(steps, np.float32), dones))
+            rng.integers(0, 23, steps).astype(np.int32), np.zeros(steps, np.float32), dones,
+            np.zeros(steps, np.int32), dones.copy()))
     return episodes
 
 

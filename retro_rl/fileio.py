@@ -10,7 +10,14 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
+
+from retro_rl.errors import UserError
+
+# .<name>.<pid>.tmp, and .<name>.<pid>.old.tmp for the folder a new one replaces; <name>.tmp-<pid>
+# is what earlier versions of this project left.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)(\.old)?\.tmp$|^(?P<old>.+)\.tmp-(?P<oldpid>\d+)$")
 
 
 def temporary_path(path):
@@ -65,3 +72,47 @@ def sha256_file(path):
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_writable(folder):
+    """Makes `folder` if need be and writes a file in it, so that a command refuses an
+    unwritable output before its work instead of after it. Raises UserError saying so."""
+    folder = pathlib.Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = temporary_path(folder / "write-check")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"cannot write to {folder} ({error.strerror or error}); choose another "
+                        "folder or make it writable") from None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return pid != 0
+
+
+def remove_stale_temporaries(folder):
+    """Removes the temporaries (files or folders) that processes no longer running left in
+    `folder` when they were killed while writing. Returns how many it removed."""
+    folder = pathlib.Path(folder)
+    removed = 0
+    for path in folder.iterdir() if folder.is_dir() else ():
+        match = _TEMPORARY.match(path.name)
+        if not match:
+            continue
+        pid = int(match["pid"] or match["oldpid"])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed

@@ -13,13 +13,13 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from retro_rl import summaries
+from retro_rl import fileio, summaries
 from retro_rl.bc import data, metrics, train
 from retro_rl.demos import dataset, movies, parsing
 from retro_rl.envs import EnvConfig
 from retro_rl.envs.actions import action_names
 from retro_rl.errors import UserError
-from retro_rl.model import checkpoints
+from retro_rl.model import checkpoints, folders
 from retro_rl.model.config import NetworkConfig
 
 CURVES_IMAGE = "image/supervised_learning.png"
@@ -31,12 +31,18 @@ def train_model(config):
     dataset_path = pathlib.Path(config.dataset_path or config.default_dataset_path())
     wanted = {name: getattr(config, name)
               for name in train.OBSERVATION_SETTINGS + train.NETWORK_SETTINGS}
+    for folder in ("model", "tensorboard", "image", dataset_path.parent):
+        fileio.check_writable(workspace / folder)
+    fileio.remove_stale_temporaries(folders.models_folder(workspace))
     checkpoint, resumed = None, {}
     if config.resume:
-        checkpoint = checkpoints.newest_checkpoint(workspace, checkpoints.SUPERVISED_PREFIX)
+        checkpoint, _ = checkpoints.newest_loadable_checkpoint(
+            workspace, folders.SUPERVISED_PREFIX,
+            lambda path: checkpoints.load_checkpoint(path, "step"))
         if checkpoint is None:
-            raise UserError(f"nothing to resume: {checkpoints.models_folder(workspace)} holds "
-                            f"no {checkpoints.SUPERVISED_PREFIX}<step>; run without --resume")
+            raise UserError(f"nothing to resume: {folders.models_folder(workspace)} holds "
+                            f"no {folders.SUPERVISED_PREFIX}<step> that loads; run without "
+                            "--resume")
         resumed = train.check_resume(checkpoint, wanted)
 
     # Data: parse the movies once (cached), split by movie, stream sequences.
@@ -84,14 +90,18 @@ def train_model(config):
     names = action_names(env_config.action_set)
 
     def save(step):
-        path = checkpoints.checkpoint_path(workspace, checkpoints.SUPERVISED_PREFIX, step)
+        path = folders.checkpoint_path(workspace, folders.SUPERVISED_PREFIX, step)
         metadata = {"kind": "supervised", "step": step, "dataset": str(dataset_path),
                     "replay_path": str(config.replay_path), "run_name": run_name,
                     "training": {k: getattr(config, k) for k in (
                         "batch_size", "seq_len", "learning_rate", "lr_schedule", "seed")},
                     "val_movies": list(val_movies.names) if val_movies else [],
                     "curves": curves}
-        checkpoints.save_model(path, network, env_config, metadata, optimizer)
+        try:
+            checkpoints.save_model(path, network, env_config, metadata, optimizer)
+        except checkpoints.NonFiniteWeights:
+            raise UserError(f"the weights hold NaN or infinity at step {step}: the learning "
+                            "rate may be too high; nothing was saved") from None
         return path
 
     # The loop.
@@ -116,40 +126,51 @@ def train_model(config):
 
     if val_movies and start_step == 0:
         validate(0)  # the untrained network's score: where the curves start
-    step = start_step
-    for step in range(start_step + 1, config.training_steps + 1):
-        started = time.perf_counter()
-        learning_rate = train.learning_rate_at(step - 1, config.learning_rate,
-                                               config.training_steps, config.lr_schedule)
-        optimizer.learning_rate.assign(learning_rate)
-        loss, batch_confusion, state = train_step(next(batches), state)
-        confusion += batch_confusion.numpy()
-        loss_sum += float(loss)
-        interval_steps += 1
-        train_seconds += time.perf_counter() - started
-        bar.update(1)
+    step = saved = start_step
+    try:
+        for step in range(start_step + 1, config.training_steps + 1):
+            started = time.perf_counter()
+            learning_rate = train.learning_rate_at(step - 1, config.learning_rate,
+                                                   config.training_steps, config.lr_schedule)
+            optimizer.learning_rate.assign(learning_rate)
+            loss, batch_confusion, state = train_step(next(batches), state)
+            confusion += batch_confusion.numpy()
+            loss_sum += float(loss)
+            interval_steps += 1
+            train_seconds += time.perf_counter() - started
+            bar.update(1)
 
-        if step % config.log_every == 0 or step == config.training_steps:
-            scores = {"cross_entropy": loss_sum / interval_steps,
-                      "accuracy": metrics.accuracy(confusion),
-                      "balanced_accuracy": metrics.balanced_accuracy(confusion)}
-            metrics.write_metrics("train", scores, confusion, step, names)
-            tf.summary.scalar("charts/learning_rate", learning_rate, step)
-            tf.summary.scalar("charts/frames_per_second",
-                              interval_steps * frames_per_step / train_seconds, step)
-            tf.summary.scalar("charts/epochs",
-                              step * frames_per_step / train_movies.num_steps, step)
-            curves["train"].append({"step": step, **scores})
-            postfix.update(loss=f"{scores['cross_entropy']:.3f}", acc=f"{scores['accuracy']:.3f}")
-            bar.set_postfix(postfix)
-            confusion[:] = 0
-            loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
+            if step % config.log_every == 0 or step == config.training_steps:
+                scores = {"cross_entropy": loss_sum / interval_steps,
+                          "accuracy": metrics.accuracy(confusion),
+                          "balanced_accuracy": metrics.balanced_accuracy(confusion)}
+                metrics.write_metrics("train", scores, confusion, step, names)
+                tf.summary.scalar("charts/learning_rate", learning_rate, step)
+                tf.summary.scalar("charts/frames_per_second",
+                                  interval_steps * frames_per_step / train_seconds, step)
+                tf.summary.scalar("charts/epochs",
+                                  step * frames_per_step / train_movies.num_steps, step)
+                curves["train"].append({"step": step, **scores})
+                postfix.update(loss=f"{scores['cross_entropy']:.3f}",
+                               acc=f"{scores['accuracy']:.3f}")
+                bar.set_postfix(postfix)
+                confusion[:] = 0
+                loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
 
-        if val_movies and (step % config.eval_every == 0 or step == config.training_steps):
-            validate(step)
+            if val_movies and (step % config.eval_every == 0 or step == config.training_steps):
+                validate(step)
 
-        if step % config.save_every == 0 or step == config.training_steps:
-            save(step)
+            if step % config.save_every == 0 or step == config.training_steps:
+                save(step)
+                saved = step
+    except KeyboardInterrupt:
+        # Ctrl-C keeps what was learnt: the steps since the last checkpoint are saved first,
+        # counted by the optimizer (a train step is whole or not taken).
+        last = int(optimizer.iterations.numpy())
+        if last > saved:
+            bar.close()
+            print(f"interrupted: saving {save(last)} before stopping")
+        raise
     bar.close()
     writer.flush()
 
@@ -161,4 +182,4 @@ def train_model(config):
             last = curves[split][-1]
             print(f"{split}: cross-entropy {last['cross_entropy']:.3f}, accuracy "
                   f"{last['accuracy']:.3f}, balanced accuracy {last['balanced_accuracy']:.3f}")
-    return checkpoints.checkpoint_path(workspace, checkpoints.SUPERVISED_PREFIX, step)
+    return folders.checkpoint_path(workspace, folders.SUPERVISED_PREFIX, step)

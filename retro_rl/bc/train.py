@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from retro_rl.bc import data, metrics
 from retro_rl.errors import UserError
-from retro_rl.model import checkpoints
+from retro_rl.model import checkpoints, folders
 from retro_rl.model.distribution import categorical
 from retro_rl.model.network import create_network
 
@@ -31,7 +31,7 @@ def learning_rate_at(step, learning_rate, training_steps, schedule):
 def check_resume(checkpoint, settings):
     """Refuses to resume `checkpoint` with other observation or network settings; returns its
     config."""
-    config = checkpoints.read_config(checkpoint)
+    config = folders.read_config(checkpoint)
     saved = dict(config["env"], **config["network"])
     differences = [f"{name}={saved.get(name)!r} (this run: {value!r})"
                    for name, value in settings.items() if saved.get(name) != value]

@@ -8,7 +8,9 @@ it; keys are read by button index, never by the log's column order.
 import functools
 import os
 import pathlib
+import tempfile
 import zipfile
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -45,29 +47,38 @@ def read_movie(path):
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             broken = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError):
+            members = {name: archive.read(name) for name in names} if broken is None else {}
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error):
         raise UserError(f"{path}: truncated or corrupt zip archive; copy or record it "
                         "again") from None
     if broken is not None:
         raise UserError(f"{path}: corrupt zip archive ({broken} fails its checksum)")
     if "Input Log.txt" not in names:
         raise UserError(f"{path}: not a .bk2 movie (no Input Log.txt inside)")
-    try:
-        movie = retro.Movie(str(path))
-    except RuntimeError:
-        raise UserError(f"{path}: stable-retro cannot load this movie") from None
-    # The first movie step is the reset frame (stable-retro records the released pad there);
-    # the frames the player controlled follow it.
-    has_frames = movie.step()
-    start_state = movie.get_state()
-    pads = []
-    while movie.step():
-        pads.append([movie.get_key(button, 0) for button in range(NUM_BUTTONS)])
+    # stable-retro reads the archive anew: from a copy written from what zipfile checked, since a
+    # damaged byte that zipfile's checks pass (deflate padding) can make its reader loop for ever.
+    with tempfile.TemporaryDirectory() as folder:
+        copy = os.path.join(folder, "movie.bk2")
+        with zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+        try:
+            movie = retro.Movie(copy)
+        except RuntimeError:
+            raise UserError(f"{path}: stable-retro cannot load this movie") from None
+        # The first movie step is the reset frame (stable-retro records the released pad
+        # there); the frames the player controlled follow it.
+        has_frames = movie.step()
+        start_state = movie.get_state()
+        pads = []
+        while movie.step():
+            pads.append([movie.get_key(button, 0) for button in range(NUM_BUTTONS)])
+        header_game = movie.get_game()
+        del movie
     if not has_frames or not pads:
         raise UserError(f"{path}: the movie has zero frames")
     if not start_state:
         raise UserError(f"{path}: the movie has no start state (Core.bin); it cannot be replayed")
-    header_game = movie.get_game()
     try:
         game = _resolve_game(header_game)
     except UserError as error:
@@ -91,7 +102,7 @@ def header_game(path):
     try:
         with zipfile.ZipFile(path) as archive:
             header = archive.read("Header.txt").decode("utf-8", "replace")
-    except (zipfile.BadZipFile, KeyError, OSError):
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error):
         return None
     for line in header.splitlines():
         key, _, value = line.partition(" ")

@@ -21,7 +21,7 @@ def _parse_one(inputs, digest, settings, dataset_path, progress):
     try:
         arrays, stats = replay.replay_movie(inputs, settings, progress)
         path = pathlib.Path(dataset_path) / f"{name}.npz"
-        dataset.write_npz(path, arrays)
+        stats.update(dataset.write_npz(path, arrays))
     except UserError as error:
         return {"error": str(error), "path": str(inputs.path)}
     except Exception as error:  # one broken movie must not stop the others
@@ -104,7 +104,11 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
         raise UserError(
             f"{folder} was parsed with {manifest['settings']}, not {settings}; "
             "choose another --dataset_path or delete that folder")
-    entries = {entry["name"]: entry for entry in manifest["movies"]} if manifest else {}
+    entries = {}
+    if manifest and manifest.get("format") == dataset.FORMAT_VERSION:
+        entries = {entry["name"]: entry for entry in manifest["movies"]}
+    elif manifest and progress:
+        tqdm.tqdm.write(f"{folder} was written by an older version: parsing every movie again")
     game = manifest["game"] if manifest else None
     table, errors = [], []
 
@@ -133,14 +137,19 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
             error(path, str(problem))
             continue
         known = entries.get(path.stem)
-        if known and known["sha256"] == digest and (folder / known["file"]).is_file():
-            table.append(("skipped (already parsed)", known))
-        else:
-            jobs.append((inputs, digest))
+        if known and known["sha256"] == digest:
+            problem = dataset.npz_problem(folder, known)
+            if problem is None:
+                table.append(("skipped (already parsed)", known))
+                continue
+            if progress:
+                tqdm.tqdm.write(f"{problem}: parsing {path.name} again")
+        jobs.append((inputs, digest))
 
     if jobs:
         created = not folder.exists()
-        folder.mkdir(parents=True, exist_ok=True)
+        fileio.check_writable(folder)
+        fileio.remove_stale_temporaries(folder)
         bar = tqdm.tqdm(total=sum(len(inputs.pads) for inputs, _ in jobs), unit="frame",
                         desc="replaying", disable=not progress, smoothing=0.1)
         results = _run_jobs(jobs, settings, folder, workers, bar.update)
@@ -156,7 +165,7 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
         finally:
             results.close()  # stops the workers first, so that none writes after the cleanup
             bar.close()
-            dataset.remove_temporaries(folder)
+            fileio.remove_stale_temporaries(folder)
             _remove_unrecorded(folder, jobs, entries, game, settings)
             if created and not any(folder.iterdir()):
                 folder.rmdir()

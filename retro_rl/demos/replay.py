@@ -9,13 +9,14 @@ of `frame_skip` frames, as `make_env` does:
     are exactly the actions taken; a human's movie may change buttons inside a step.
   * a trailing partial step (fewer than `frame_skip` frames) is dropped, unless the game ended
     inside it: then, like the environment, the step ends on the game's last frame and is kept.
-  * the episode ends where the game ends (the scenario's done, e.g. Airstriker's game over);
-    later frames of the movie are counted but not used.
+  * the episode ends where the game ends (the scenario's done, e.g. Airstriker's game over) or
+    where the level is beaten (games.LEVEL_COMPLETE), after the whole step, as the environment
+    ends it; later frames of the movie are counted but not used.
 """
 
 import numpy as np
 
-from retro_rl.envs import actions, make_env
+from retro_rl.envs import actions, games, make_env
 from retro_rl.envs.emulator import run_frames
 from retro_rl.envs.observations import preprocess_frame
 from retro_rl.errors import UserError
@@ -97,9 +98,11 @@ def replay_movie(inputs, settings, progress=lambda frames: None):
     first = observe()
     observations = np.empty((num_frames // frame_skip + 1,) + first.shape, np.uint8)
     observations[0] = first
-    labels, rewards = [], []
-    frame, game_ended, reported, mixed_steps = 0, False, 0, 0
-    while not game_ended and frame < num_frames:
+    level_end = games.LEVEL_COMPLETE.get(inputs.game)
+    lives = retro_env.data.lookup_all().get("lives", 0)
+    labels, rewards, lives_lost = [], [], []
+    frame, game_ended, level_complete, reported, mixed_steps = 0, False, False, 0, 0
+    while not (game_ended or level_complete) and frame < num_frames:
         block_start = frame
         reward, played, game_ended = run_frames(retro_env, inputs.pads[frame:frame + frame_skip])
         frame += played
@@ -108,6 +111,11 @@ def replay_movie(inputs, settings, progress=lambda frames: None):
         labels.append(step_label(frame_actions[block_start:frame]))
         mixed_steps += bool((frame_actions[block_start:frame] != labels[-1]).any())
         rewards.append(reward)
+        ram = retro_env.data.lookup_all()
+        lives_lost.append(max(lives - ram.get("lives", 0), 0))
+        lives = ram.get("lives", 0)
+        # Like the environment's LevelEnd: the step is whole, and the episode ends after it.
+        level_complete = level_end is not None and ram.get(level_end[0]) == level_end[1]
         observations[len(labels)] = observe()
         if frame - reported >= 1000:
             progress(frame - reported)
@@ -118,11 +126,15 @@ def replay_movie(inputs, settings, progress=lambda frames: None):
     frames_used = frame if game_ended else steps * frame_skip
     dones = np.zeros(steps, bool)
     dones[-1:] = True
+    terminal = np.zeros(steps, bool)
+    terminal[-1:] = game_ended or level_complete
     arrays = {
         "observations": observations[:steps],
         "actions": np.array(labels, np.int32),
         "rewards": np.array(rewards, np.float32),
         "dones": dones,
+        "lives_lost": np.array(lives_lost, np.int32),
+        "terminal": terminal,
     }
     stats = {
         "frames": num_frames,
@@ -130,6 +142,7 @@ def replay_movie(inputs, settings, progress=lambda frames: None):
         "steps": steps,
         "score": float(np.sum(rewards)),
         "game_ended": bool(game_ended),
+        "level_complete": bool(level_complete),
         "projection": dict(projection_stats(inputs.pads[:frames_used], action_set),
                            mixed_steps=mixed_steps),
     }

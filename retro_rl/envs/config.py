@@ -10,6 +10,7 @@ from retro_rl.envs import games, wrappers
 from retro_rl.envs.actions import ACTION_SETS
 from retro_rl.envs.emulator import make_retro
 from retro_rl.errors import UserError
+from retro_rl.fields import type_problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,8 @@ class EnvConfig:
     sticky_action_prob: chance per frame of repeating the previous frame's buttons.
     action_set: a key of ACTION_SETS.
     allow_backtracking: Sonic only; None means on for Sonic games.
+    stall_steps: cut an episode off after this many agent steps of an unchanged observation;
+      None is the game's default (games.STALL_STEPS: 150 on Airstriker, else off), 0 is off.
     """
 
     game: str = games.DEFAULT_GAME
@@ -42,8 +45,12 @@ class EnvConfig:
     sticky_action_prob: float = 0.0
     action_set: str = "full"
     allow_backtracking: bool | None = None
+    stall_steps: int | None = None
 
     def __post_init__(self):
+        mistyped = type_problems(self)
+        if mistyped:
+            raise UserError("; ".join(mistyped))
         problems = []
         if self.frame_skip < 1:
             problems.append(f"frame_skip must be >= 1 (got {self.frame_skip})")
@@ -57,6 +64,8 @@ class EnvConfig:
             problems.append(f"max_episode_steps must be >= 1 (got {self.max_episode_steps})")
         if not 0.0 <= self.sticky_action_prob < 1.0:
             problems.append(f"sticky_action_prob must be in [0, 1) (got {self.sticky_action_prob})")
+        if self.stall_steps is not None and self.stall_steps < 0:
+            problems.append(f"stall_steps must be >= 0 (got {self.stall_steps})")
         if self.action_set not in ACTION_SETS:
             problems.append(f"action_set must be one of {sorted(ACTION_SETS)}")
         if problems:
@@ -122,6 +131,7 @@ def make_env(
     sticky_action_prob=0.0,
     action_set="full",
     allow_backtracking=None,
+    stall_steps=None,
     record_path=None,
 ):
     """A gymnasium environment: Discrete actions over `action_set`, uint8 observations.
@@ -133,6 +143,7 @@ def make_env(
     config = EnvConfig(
         game, state, scenario, frame_skip, obs_size, grayscale, frame_stack, reward_scale,
         life_loss_penalty, max_episode_steps, sticky_action_prob, action_set, allow_backtracking,
+        stall_steps,
     )
     game = games.resolve_game(config.game)
     sonic = games.is_sonic(game)
@@ -144,6 +155,12 @@ def make_env(
     env = wrappers.FrameSkip(env, config.frame_skip, config.sticky_action_prob)
     env = wrappers.Preprocess(env, config.obs_size, config.grayscale)
     env = wrappers.DiscreteActions(env, config.action_set)
+    if game in games.LEVEL_COMPLETE:
+        env = wrappers.LevelEnd(env, *games.LEVEL_COMPLETE[game])
+    stall_steps = games.STALL_STEPS.get(game, 0) if config.stall_steps is None \
+        else config.stall_steps
+    if stall_steps:
+        env = wrappers.StallGuard(env, stall_steps)
     if sonic:
         env = wrappers.SonicProgress(env, games.sonic_level_end_x(game))
         if config.allow_backtracking in (None, True):

@@ -13,13 +13,15 @@ from retro_rl.envs.actions import NUM_BUTTONS
 
 def make_retro(game, state=None, scenario=None):
     """The raw stable-retro environment, every button passed through as pressed (Actions.ALL),
-    so that live play and movie replay feed the emulator identically."""
+    so that live play and movie replay feed the emulator identically; with this project's RAM
+    variables where it has some (integrations/)."""
     game = games.resolve_game(game)
     games.check_rom(game)
     return retro.make(
         game,
         state=games.resolve_state(game, state),
         scenario=scenario,
+        info=games.integration_file(game, "data.json"),
         use_restricted_actions=retro.Actions.ALL,
         render_mode=None,
     )

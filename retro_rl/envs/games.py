@@ -13,6 +13,15 @@ import stable_retro as retro
 from retro_rl.errors import UserError
 
 DEFAULT_GAME = "Airstriker-Genesis-v0"
+INTEGRATIONS = os.path.join(os.path.dirname(__file__), "integrations")
+
+# Where a game's RAM says its level is beaten: {game: (variable, value)}, the variable from the
+# game's data.json (integrations/README.md says what each address means). The episode ends
+# there with info["level_complete"] true. Sonic's acts end where SonicProgress says.
+LEVEL_COMPLETE = {"Airstriker-Genesis-v0": ("game_state", 14)}
+# Agent steps with an unchanged screen and RAM after which an episode is cut off, where a game
+# can stall (Airstriker's title screen after a win shows the same frame for ever).
+STALL_STEPS = {"Airstriker-Genesis-v0": 150}
 ROM_IMPORT_HINT = "python -m stable_retro.import DIR_WITH_YOUR_ROMS"
 
 # EnvConfig settings reinforcement learning trains a game with where neither a flag nor an RL
@@ -36,6 +45,12 @@ SONIC2_ACTS = (
     "MetropolisZone.Act1", "MetropolisZone.Act2", "MetropolisZone.Act3",
     "WingFortressZone",
 )
+
+
+def integration_file(game, name):
+    """This project's own `name` (e.g. data.json) for `game`, or None to use stable-retro's."""
+    path = os.path.join(INTEGRATIONS, game, name)
+    return path if os.path.isfile(path) else None
 
 
 def is_sonic(game):

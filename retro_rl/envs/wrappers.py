@@ -1,7 +1,8 @@
 """The gymnasium wrappers `make_env` stacks, innermost first: frame skip (and recording),
-preprocessing, discrete actions, Sonic's progress and reward, time limit, episode statistics,
-reward shaping, frame stacking."""
+preprocessing, discrete actions, the level's end and the stall guard, Sonic's progress and
+reward, time limit, episode statistics, reward shaping, frame stacking."""
 
+import collections
 import os
 
 import gymnasium as gym
@@ -111,6 +112,43 @@ class DiscreteActions(gym.ActionWrapper):
         return self.table[action]
 
 
+class LevelEnd(gym.Wrapper):
+    """Ends an episode where the game's RAM says the level is beaten (`variable` == `value` in
+    info): terminated, with info["level_complete"] true, false on every other step."""
+
+    def __init__(self, env, variable, value):
+        super().__init__(env)
+        self.variable, self.value = variable, value
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        info["level_complete"] = info.get(self.variable) == self.value
+        return observation, reward, terminated or info["level_complete"], truncated, info
+
+
+class StallGuard(gym.Wrapper):
+    """Cuts an episode off (truncated, info["stalled"] true) once its last `steps` observations
+    hold no more than two distinct images (a still screen, or one that blinks): a game that
+    shows the same thing for ever teaches nothing. Airstriker's title screen after a win blinks
+    between two images for ever while 21 to 35 bytes of its RAM (timers) change every frame, so
+    the RAM is not compared."""
+
+    def __init__(self, env, steps):
+        super().__init__(env)
+        self.steps = steps
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self._recent = collections.deque([hash(observation.tobytes())], maxlen=self.steps)
+        return observation, info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._recent.append(hash(observation.tobytes()))
+        info["stalled"] = len(self._recent) == self.steps and len(set(self._recent)) <= 2
+        return observation, reward, terminated, truncated or info["stalled"], info
+
+
 class AllowBacktracking(gym.Wrapper):
     """Pays only for new progress: the reward is how far the episode's return so far exceeds its
     best return so far, never negative. Running back to explore is then free, where the contest
@@ -190,9 +228,10 @@ class LifeLossPenalty(gym.Wrapper):
 
 
 class EpisodeStatistics(gym.Wrapper):
-    """At the step that ends an episode, info["episode"] = {"return", "length", "frames"}:
-    the unscaled return, agent steps and emulator frames. Sonic episodes also report
-    "x_progress" and "level_complete". Every step's info["episode_return"] is the return so far."""
+    """At the step that ends an episode, info["episode"] = {"return", "length", "frames",
+    "level_complete"}: the unscaled return, agent steps, emulator frames, and whether the level
+    was beaten. Sonic episodes also report "x_progress". Every step's info["episode_return"]
+    is the return so far."""
 
     def reset(self, **kwargs):
         self._return, self._length, self._frames = 0.0, 0, 0
@@ -205,10 +244,10 @@ class EpisodeStatistics(gym.Wrapper):
         self._frames += info["frames"]  # a game over can end an agent step early
         info["episode_return"] = self._return
         if terminated or truncated:
-            episode = {"return": self._return, "length": self._length, "frames": self._frames}
-            for key in ("x_progress", "level_complete"):
-                if key in info:
-                    episode[key] = info[key]
+            episode = {"return": self._return, "length": self._length, "frames": self._frames,
+                       "level_complete": bool(info.get("level_complete", False))}
+            if "x_progress" in info:
+                episode["x_progress"] = info["x_progress"]
             info["episode"] = episode
         return observation, reward, terminated, truncated, info
 

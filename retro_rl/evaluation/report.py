@@ -14,20 +14,22 @@ def describe(values):
 
 
 def summarize(episodes, sonic):
+    """Statistics of a policy's episodes: return, length, frames, the share that beat the level
+    (completed_fraction), and Sonic's x-progress."""
     summary = {key: describe([e[key] for e in episodes]) for key in ("return", "length", "frames")}
+    summary["completed_fraction"] = float(np.mean([e["level_complete"] for e in episodes]))
     if sonic:
         summary["x_progress"] = describe([e["x_progress"] for e in episodes])
-        summary["completed_fraction"] = float(np.mean([e["level_complete"] for e in episodes]))
     return summary
 
 
 def episode_row(episode, seed, act, statistics, movie):
     row = {"episode": episode, "seed": seed, "act": act,
            "return": float(statistics["return"]), "length": int(statistics["length"]),
-           "frames": int(statistics["frames"])}
+           "frames": int(statistics["frames"]),
+           "level_complete": bool(statistics.get("level_complete", False))}
     if "x_progress" in statistics:
         row["x_progress"] = float(statistics["x_progress"])
-        row["level_complete"] = bool(statistics["level_complete"])
     if movie is not None:
         row["movie"] = movie
     return row
@@ -39,16 +41,19 @@ def print_report(report):
     sonic = "x_progress" in policies[first]["summary"]
     header = f"{'episode':>7}  {'act':<22}{'seed':>6}"
     for label in policies:
-        header += f"{label[:12]:>14}{'length':>8}"
-        header += f"{'progress':>9}{'done':>5}" if sonic else ""
+        header += f"{label[:12]:>14}{'length':>8}" + (f"{'progress':>9}" if sonic else "")
+        header += f"{'done':>5}"
     print(header)
     for index, row in enumerate(policies[first]["episodes"]):
         line = f"{row['episode']:>7}  {row['act'][:21]:<22}{row['seed']:>6}"
         for result in policies.values():
+            if index >= len(result["episodes"]):
+                continue  # an interrupted run
             other = result["episodes"][index]
             line += f"{other['return']:>14.1f}{other['length']:>8}"
             if sonic:
-                line += f"{other['x_progress']:>9.2f}{'yes' if other['level_complete'] else '-':>5}"
+                line += f"{other['x_progress']:>9.2f}"
+            line += f"{'yes' if other['level_complete'] else '-':>5}"
         print(line)
     print(f"\n{'':<24}{'mean':>10}{'median':>10}{'std':>10}{'min':>10}{'max':>10}")
     for label, result in policies.items():
@@ -56,9 +61,8 @@ def print_report(report):
             stats = result["summary"][key]
             print(f"{label[:14]:<14}{key:<10}" + "".join(
                 f"{stats[name]:>10.2f}" for name in ("mean", "median", "std", "min", "max")))
-        if sonic:
-            print(f"{label[:14]:<14}completed the act in "
-                  f"{result['summary']['completed_fraction']:.0%} of episodes")
+        print(f"{label[:14]:<14}completed the {'act' if sonic else 'level'} in "
+              f"{result['summary']['completed_fraction']:.0%} of episodes")
     if "ratio_to_random" in report:
         ratio = report["ratio_to_random"]
         shown = "n/a (the random policy's mean return is not positive)" if ratio is None \

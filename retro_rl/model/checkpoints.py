@@ -1,16 +1,18 @@
-"""Model folders: `<workspace>/model/<name>/` holds `weights.weights.h5` and `config.json`, and
-training runs add `optimizer.npz` for resuming.
+"""Saving and loading model folders (folders.py says what they hold): the weights, the
+optimizer's state, and config.json.
 
-config.json carries the environment settings (envs.EnvConfig) and the network settings
-(NetworkConfig), so `load_model(folder)` rebuilds the identical network and `EnvConfig.make()`
-the identical observation and action pipeline. Checkpoints are named `<prefix><step>`:
-behaviour cloning's `supervised_model_<step>`, reinforcement learning's
-`reinforcement_model_<update>`.
+What is loaded is verified: config.json's settings are checked when they are made (a damaged
+file is one line naming it), the weights must match the SHA-256 that config.json records and be
+finite, and the optimizer's state must fit the optimizer. A checkpoint whose weights are not
+finite is never written.
 """
 
 import dataclasses
 import json
+import logging
 import os
+import shutil
+import zipfile
 
 import numpy as np
 
@@ -18,68 +20,100 @@ from retro_rl import fileio
 from retro_rl.envs import EnvConfig
 from retro_rl.errors import UserError
 from retro_rl.model.config import NetworkConfig
+from retro_rl.model.folders import (CONFIG_FILE, OPTIMIZER_FILE, WEIGHTS_FILE, list_models,
+                                    read_config)
 from retro_rl.model.network import PolicyNetwork
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.weights.h5"
-OPTIMIZER_FILE = "optimizer.npz"
-SUPERVISED_PREFIX = "supervised_model_"
-REINFORCEMENT_PREFIX = "reinforcement_model_"
+log = logging.getLogger(__name__)
 
 
-def models_folder(workspace_path):
-    """<workspace>/model, where every run keeps its model folders."""
-    return os.path.join(workspace_path, "model")
+class NonFiniteWeights(ValueError):
+    """The network's weights hold NaN or infinity: there is nothing worth saving."""
 
 
-def checkpoint_path(workspace_path, prefix, step):
-    """<workspace>/model/<prefix><step>."""
-    return os.path.join(models_folder(workspace_path), f"{prefix}{step}")
+def weight_bytes(network, optimizer=None):
+    """Bytes a model folder of this network (and optimizer) takes, near enough."""
+    total = sum(array.nbytes for array in network.get_weights())
+    if optimizer is not None:
+        total += sum(int(np.prod(v.shape)) * 4 for v in optimizer.variables)
+    return total
 
 
 def save_model(path, network, env_config, metadata=None, optimizer=None):
-    """Writes a model folder atomically (fileio.atomic_folder).
+    """Writes a model folder atomically (fileio.atomic_folder): a crash, a full disk or an
+    error leaves the folder there was, and no partial one.
 
     metadata: JSON-serialisable facts about the model (kind, step, ...) stored in config.json.
     optimizer: an optimizer whose `variables` are saved to optimizer.npz for resuming.
+    Raises NonFiniteWeights (nothing is written), UserError when the disk cannot take it.
     """
-    with fileio.atomic_folder(path) as folder:
-        network.save_weights(os.path.join(folder, WEIGHTS_FILE))
-        config = {
-            "env": env_config.to_dict(),
-            "network": dataclasses.asdict(network.config),
-            "observation_shape": list(network.observation_shape),
-            **(metadata or {}),
-        }
-        with open(os.path.join(folder, CONFIG_FILE), "w") as f:
-            json.dump(config, f, indent=2)
-        if optimizer is not None:
-            values = {f"{i:04d}": v.numpy() for i, v in enumerate(optimizer.variables)}
-            np.savez(os.path.join(folder, OPTIMIZER_FILE), **values)
-
-
-def read_config(path):
-    """The config.json of a model folder, or UserError saying what is missing."""
-    config_path = os.path.join(path, CONFIG_FILE)
-    if not os.path.isfile(config_path):
-        raise UserError(f"{path} is not a model folder (no {CONFIG_FILE})")
+    if not all(np.isfinite(array).all() for array in network.get_weights()):
+        raise NonFiniteWeights(f"the weights hold NaN or infinity; {path} is not written")
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    needed = 2 * weight_bytes(network, optimizer) + (1 << 20)
+    free = shutil.disk_usage(parent).free
+    if free < needed:
+        raise UserError(f"no room to save {path}: {free / 2**20:.0f} MB free, "
+                        f"{needed / 2**20:.0f} MB needed; free some disk space")
     try:
-        with open(config_path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{config_path} is not valid JSON ({error})") from None
+        with fileio.atomic_folder(path) as folder:
+            weights = os.path.join(folder, WEIGHTS_FILE)
+            network.save_weights(weights)
+            config = {
+                "env": env_config.to_dict(),
+                "network": dataclasses.asdict(network.config),
+                "observation_shape": list(network.observation_shape),
+                **(metadata or {}),
+                "weights_sha256": fileio.sha256_file(weights),
+            }
+            with open(os.path.join(folder, CONFIG_FILE), "w") as f:
+                json.dump(config, f, indent=2)
+            if optimizer is not None:
+                values = {f"{i:04d}": v.numpy() for i, v in enumerate(optimizer.variables)}
+                np.savez(os.path.join(folder, OPTIMIZER_FILE), **values)
+    except OSError as error:
+        raise UserError(f"cannot save {path} ({_reason(error)}); the previous checkpoint is "
+                        "kept") from None
+
+
+def _reason(error):
+    """One line for an OSError, h5py's many-line messages included."""
+    text = error.strerror or str(error)
+    if "error message = '" in text:
+        return text.split("error message = '", 1)[1].split("'", 1)[0]
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def load_model(path):
-    """Rebuilds a saved model. Returns (network, env_config, config dict)."""
+    """Rebuilds a saved model. Returns (network, env_config, config dict); UserError naming
+    the damaged file otherwise."""
     config = read_config(path)
-    env_config = EnvConfig.from_dict(config["env"])
-    network_config = NetworkConfig.from_dict(config["network"])
-    network = PolicyNetwork(network_config, config["observation_shape"])
+    config_path = os.path.join(path, CONFIG_FILE)
+    try:
+        env_config = EnvConfig.from_dict(config["env"])
+        network_config = NetworkConfig.from_dict(config["network"])
+        observation_shape = tuple(config["observation_shape"])
+        if env_config.observation_shape != observation_shape:
+            raise UserError(f"its observation shape {observation_shape} is not its "
+                            f"environment's {env_config.observation_shape}")
+    except (UserError, TypeError) as error:
+        raise UserError(f"{config_path} is damaged ({error}); copy or train the model "
+                        "again") from None
     weights = os.path.join(path, WEIGHTS_FILE)
     if not os.path.isfile(weights):
         raise UserError(f"{path} has no {WEIGHTS_FILE}; the folder is incomplete")
-    network.load_weights(weights)
+    if "weights_sha256" in config and fileio.sha256_file(weights) != config["weights_sha256"]:
+        raise UserError(f"{weights} does not match the checksum in its {CONFIG_FILE}: the file "
+                        "is damaged; copy or train the model again")
+    network = PolicyNetwork(network_config, observation_shape)
+    try:
+        network.load_weights(weights)
+    except Exception as error:  # h5py and Keras raise many kinds for a damaged file
+        raise UserError(f"{weights} cannot be read ({type(error).__name__}); the file is "
+                        "damaged: copy or train the model again") from None
+    if not all(np.isfinite(array).all() for array in network.get_weights()):
+        raise UserError(f"{weights} holds NaN or infinite weights; use an earlier checkpoint")
     return network, env_config, config
 
 
@@ -90,37 +124,52 @@ def load_optimizer_state(path, optimizer, variables):
     if not os.path.isfile(optimizer_path):
         return False
     optimizer.build(variables)
-    with np.load(optimizer_path) as saved:
-        values = [saved[key] for key in sorted(saved.files)]
-    if len(values) != len(optimizer.variables):
+    try:
+        with np.load(optimizer_path, allow_pickle=False) as saved:
+            values = [saved[key] for key in sorted(saved.files)]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        raise UserError(f"{optimizer_path} cannot be read: the file is damaged; resume from "
+                        "an earlier checkpoint, or start without --resume") from None
+    if len(values) != len(optimizer.variables) or any(
+            value.shape != tuple(variable.shape)
+            for value, variable in zip(values, optimizer.variables)):
         raise UserError(f"{optimizer_path} does not match this optimizer; start without --resume")
     for variable, value in zip(optimizer.variables, values):
         variable.assign(value)
     return True
 
 
-def list_models(workspace_path):
-    """Names of the model folders under <workspace>/model, sorted."""
-    folder = models_folder(workspace_path)
-    if not os.path.isdir(folder):
-        return []
-    return sorted(name for name in os.listdir(folder)
-                  if os.path.isfile(os.path.join(folder, name, CONFIG_FILE)))
+def load_checkpoint(path, step_key):
+    """load_model for resuming: the folder's optimizer.npz must read too, and config.json must
+    hold its `step_key` count. Returns what load_model returns."""
+    network, env_config, config = load_model(path)
+    if not isinstance(config.get(step_key), int):
+        raise UserError(f"{os.path.join(path, CONFIG_FILE)} is damaged (no {step_key} count)")
+    optimizer_path = os.path.join(path, OPTIMIZER_FILE)
+    try:
+        with np.load(optimizer_path, allow_pickle=False) as saved:
+            for key in saved.files:
+                saved[key]
+    except FileNotFoundError:
+        raise UserError(f"{path} has no optimizer state to resume") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        raise UserError(f"{optimizer_path} cannot be read: the file is damaged") from None
+    return network, env_config, config
 
 
-def find_model_folder(workspace_path, name):
-    """A model folder given as a path or as a name under <workspace>/model/; an unknown name is
-    a UserError listing the available ones."""
-    for candidate in (name, os.path.join(models_folder(workspace_path), name)):
-        if os.path.isfile(os.path.join(candidate, CONFIG_FILE)):
-            return os.path.abspath(candidate)
-    available = ", ".join(list_models(workspace_path)) or "none (check --workspace_path)"
-    raise UserError(f"no model {name!r} in {models_folder(workspace_path)}; "
-                    f"available: {available}")
-
-
-def newest_checkpoint(workspace_path, prefix):
-    """The model folder `<workspace>/model/<prefix><step>` with the largest step, or None."""
-    steps = [int(name[len(prefix):]) for name in list_models(workspace_path)
-             if name.startswith(prefix) and name[len(prefix):].isdigit()]
-    return checkpoint_path(workspace_path, prefix, max(steps)) if steps else None
+def newest_loadable_checkpoint(workspace_path, prefix, load):
+    """`load(folder)` of the newest <prefix><step> that loads. A damaged newer one is moved
+    aside to <name>.damaged, saying so, so that the run's next checkpoints are the newest.
+    Returns (folder, what load returned), or (None, None) when there is none."""
+    steps = sorted((int(name[len(prefix):]) for name in list_models(workspace_path)
+                    if name.startswith(prefix) and name[len(prefix):].isdigit()), reverse=True)
+    for step in steps:
+        folder = os.path.join(workspace_path, "model", f"{prefix}{step}")
+        try:
+            return folder, load(folder)
+        except UserError as error:
+            aside = f"{folder}.damaged"
+            os.replace(folder, aside)
+            log.warning(f"warning: {error}; moved it to {aside} and resuming the checkpoint "
+                        "before it")
+    return None, None

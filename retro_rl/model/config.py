@@ -4,6 +4,7 @@ costs no TensorFlow, so a command checks them before it starts."""
 import dataclasses
 
 from retro_rl.errors import UserError
+from retro_rl.fields import type_problems
 
 TORSOS = ("nature", "impala")
 
@@ -22,6 +23,9 @@ class NetworkConfig:
     use_prev_reward: bool = False
 
     def __post_init__(self):
+        mistyped = type_problems(self)
+        if mistyped:
+            raise UserError("; ".join(mistyped))
         if self.torso not in TORSOS:
             raise UserError(f"torso must be 'nature' or 'impala' (got {self.torso!r})")
         if self.num_actions < 2 or self.lstm_units < 1:

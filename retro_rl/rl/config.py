@@ -9,7 +9,7 @@ import dataclasses
 
 from retro_rl.envs import EnvConfig
 from retro_rl.errors import UserError
-from retro_rl.model.config import NetworkConfig
+from retro_rl.fields import type_problems
 
 DEFAULT_BIND = "127.0.0.1:50051"
 
@@ -24,7 +24,7 @@ class LearnerConfig:
     over the T x B steps of a batch, so the learning rate does not depend on T or B."""
 
     unroll_length: int = setting(20, "T: agent steps per unroll")
-    batch_size: int = setting(4, "B: unrolls per update")
+    batch_size: int = setting(8, "B: unrolls per update")
     learning_rate: float = setting(3e-4, "Adam step size of the network but its value head")
     value_learning_rate: float = setting(3e-4, "Adam step size of the value head (it has an "
                                                "optimizer of its own)")
@@ -50,6 +50,9 @@ class LearnerConfig:
                                     "end)")
 
     def __post_init__(self):
+        mistyped = type_problems(self)
+        if mistyped:
+            raise UserError("; ".join(mistyped))
         problems = [f"{name} must be at least 1 (got {getattr(self, name)})"
                     for name in ("unroll_length", "batch_size", "total_frames", "save_every")
                     if getattr(self, name) < 1]
@@ -81,30 +84,34 @@ FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5,
 
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
-    """What an actor builds, all of it from the learner (transport's GetSettings, as JSON):
+    """What a worker builds, all of it from the learner (transport's GetSettings, as JSON):
     env: the environment; states: the start states it samples one per episode from (None: the
-    game's default); network: the network; observation_shape: [H, W, C]; unroll_length: T."""
+    game's default); observation_shape: [H, W, C] the network takes; local_address and token:
+    where a worker on the learner's machine connects through shared memory (channels.py)."""
 
     env: EnvConfig
     states: tuple
-    network: NetworkConfig
     observation_shape: tuple
-    unroll_length: int
+    local_address: str | None = None
+    token: str = ""
 
     def to_dict(self):
         return {"env": self.env.to_dict(), "states": list(self.states),
-                "network": dataclasses.asdict(self.network),
                 "observation_shape": list(self.observation_shape),
-                "unroll_length": self.unroll_length}
+                "local_address": self.local_address, "token": self.token}
 
     @classmethod
     def from_dict(cls, values):
         """Raises UserError when `values` is not what this version of the project sends."""
         try:
             return cls(env=EnvConfig.from_dict(values["env"]), states=tuple(values["states"]),
-                       network=NetworkConfig.from_dict(values["network"]),
                        observation_shape=tuple(int(size) for size in values["observation_shape"]),
-                       unroll_length=int(values["unroll_length"]))
+                       local_address=values["local_address"], token=str(values["token"]))
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(f"the learner's settings are incomplete ({error!r}); is it the same "
                             "version of this project?") from None
+
+    def same_run(self, other):
+        """Whether `other` plays the same thing (a restarted learner has another address)."""
+        return (self.env, self.states, self.observation_shape) == (
+            other.env, other.states, other.observation_shape)

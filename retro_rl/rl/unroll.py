@@ -1,14 +1,12 @@
-"""The unroll: T consecutive agent steps of one actor, possibly spanning episode boundaries,
-the unit the learner trains on. `FIELDS` is the one definition of its layout; actors fill it,
-the transport carries it field by field (proto/impala.proto names the same fields), the learner
-validates and stacks it.
+"""The unroll: T consecutive agent steps of one worker, possibly spanning episode boundaries,
+the unit the learner trains on. `FIELDS` is the one definition of its layout: the inference
+server fills it from the workers' reports, the learner stacks B of them into a batch.
 
 Shapes: T is the unroll length (agent steps), A the number of actions, H x W x C one
 observation, U the LSTM units. Every array field is required.
 """
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -52,7 +50,7 @@ FIELDS = (
 )
 FIELD_NAMES = tuple(field.name for field in FIELDS)
 # Statistics of each episode that finished inside an unroll, beside the arrays.
-EPISODE_FIELDS = ("episode_return", "length", "frames", "x_progress")
+EPISODE_FIELDS = ("episode_return", "length", "frames", "x_progress", "level_complete")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,53 +84,11 @@ class UnrollSpec:
         return {field.name: self.shape(field) for field in FIELDS}
 
     def empty(self, parameter_version):
-        """An unroll to fill in: every array allocated (zeros), no episodes yet."""
+        """An unroll to fill in: every array allocated (zeros), no episodes yet.
+        parameter_version: of the weights that chose its actions (their mean, once filled)."""
         unroll = {field.name: np.zeros(self.shape(field), field.dtype) for field in FIELDS}
         unroll.update(parameter_version=parameter_version, episodes=[])
         return unroll
-
-    def validate(self, unroll, latest_version):
-        """Raises ValueError naming the first way an unroll breaks the contract.
-
-        `latest_version` is the newest parameter version the learner has published: an unroll
-        claiming a newer one comes from a confused actor (or another run).
-        """
-        for field in FIELDS:
-            array, shape = unroll[field.name], self.shape(field)
-            if array.dtype != field.dtype:
-                raise ValueError(f"{field.name} has dtype {array.dtype.name}, "
-                                 f"expected {np.dtype(field.dtype).name}")
-            if array.shape != shape:
-                raise ValueError(
-                    f"{field.name} has shape {array.shape}, expected {shape} for "
-                    f"unroll_length={self.unroll_length}, obs_shape={self.obs_shape}, "
-                    f"num_actions={self.num_actions}, lstm_units={self.lstm_units}")
-        version = unroll["parameter_version"]
-        if not 0 <= version <= latest_version:
-            raise ValueError(f"parameter_version {version} is not one the learner published "
-                             f"(latest is {latest_version})")
-        for name in ("actions", "last_action"):
-            values = unroll[name]
-            if values.min() < 0 or values.max() >= self.num_actions:
-                raise ValueError(f"{name} must lie in [0, {self.num_actions}), "
-                                 f"got {values.min()}..{values.max()}")
-        for name in ("rewards", "behaviour_logits", "initial_state_h", "initial_state_c",
-                     "last_reward", "truncation_values"):
-            if not np.isfinite(unroll[name]).all():
-                raise ValueError(f"{name} contains NaN or infinity")
-        dones, terminated = unroll["dones"], unroll["terminated"]
-        if (terminated & ~dones).any():
-            raise ValueError("terminated[t] is true where dones[t] is false")
-        if not np.array_equal(unroll["episode_start"][1:], dones):
-            raise ValueError("episode_start[t + 1] must equal dones[t]")
-        if (unroll["truncation_values"][~dones | terminated] != 0).any():
-            raise ValueError("truncation_values is non-zero at a step that was not truncated")
-        if len(unroll["episodes"]) != int(dones.sum()):
-            raise ValueError(f"{len(unroll['episodes'])} episode stats for "
-                             f"{int(dones.sum())} episode ends")
-        for episode in unroll["episodes"]:
-            if not all(math.isfinite(episode[name]) for name in EPISODE_FIELDS):
-                raise ValueError("an episode's statistics contain NaN or infinity")
 
 
 def stack(unrolls):

@@ -17,7 +17,7 @@ def synthetic_episodes(lengths, num_actions=23):
         dones[-1] = True
         episodes.append(Episode(
             f"movie{movie:02d}", observations, ((movie + steps) % num_actions).astype(np.int32),
-            (steps * 0.5).astype(np.float32), dones))
+            (steps * 0.5).astype(np.float32), dones, np.zeros(length, np.int32), dones.copy()))
     return episodes
 
 

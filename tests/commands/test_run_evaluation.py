@@ -2,8 +2,11 @@
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import imageio
 import numpy as np
@@ -231,3 +234,63 @@ def test_sonic2_episodes_cycle_through_the_acts(tmp_path):
         "EmeraldHillZone.Act1", "ChemicalPlantZone.Act2", "EmeraldHillZone.Act1"]
     assert all(0.0 <= e["x_progress"] < 1.0 and not e["level_complete"] for e in episodes)
     assert report["policies"]["model"]["summary"]["completed_fraction"] == 0.0
+
+
+# ------------------------------------------------------------------------------ what is kept
+
+
+def run_script(*args, **kwargs):
+    return subprocess.run([sys.executable, str(ROOT / "run_evaluation.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, **kwargs)
+
+
+def test_a_damaged_model_is_the_only_line_on_stderr(workspace, tmp_path):
+    """TensorFlow starts before the weights are read; none of its start-up lines show."""
+    shutil.copytree(workspace / "model" / "tiny", tmp_path / "model" / "tiny")
+    weights = tmp_path / "model" / "tiny" / "weights.weights.h5"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 3])
+    result = run_script("--workspace_path", tmp_path, "--model_name", "tiny")
+    assert result.returncode == 2
+    assert result.stderr == f"error: {weights} does not match the checksum in its config.json: " \
+                            "the file is damaged; copy or train the model again\n"
+
+
+def test_an_unwritable_results_folder_is_refused_before_playing(tmp_path):
+    (tmp_path / "results").write_text("a file where the results folder should be")
+    result = run_script("--workspace_path", tmp_path, "--baseline", "random", "--episodes", "50")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: cannot write to {tmp_path / 'results'}")
+    assert "episode/s" not in result.stderr  # no progress bar: nothing was played
+
+
+def test_a_video_that_cannot_be_written_still_leaves_the_report(tmp_path):
+    (tmp_path / "clip.mp4").mkdir()  # a folder where the video file should go
+    result = run_script("--workspace_path", tmp_path, "--baseline", "random", "--episodes", "1",
+                        "--max_steps", "20", "--video", tmp_path / "clip.mp4")
+    assert result.returncode == 0, result.stderr
+    assert "warning: could not write the video" in result.stderr
+    report, = (tmp_path / "results").glob("*.json")
+    assert "video" not in json.loads(report.read_text())
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_the_report_of_the_episodes_played(tmp_path):
+    movies = tmp_path / "movies"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_evaluation.py"), "--workspace_path", str(tmp_path),
+         "--baseline", "random", "--episodes", "40", "--record_path", str(movies)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    # Episode 1's movie exists once episode 0 is over (and is written when 1 ends).
+    while len(list(movies.glob("*.bk2"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    report, = (tmp_path / "results").glob("*.json")
+    saved = json.loads(report.read_text())
+    played = saved["policies"]["random"]["episodes"]
+    assert saved["partial"] is True and 1 <= len(played) < 40
+    assert f"the report of the {len(played)} episodes played is saved" in stderr

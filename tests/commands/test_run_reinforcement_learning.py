@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from retro_rl.envs import EnvConfig, games
-from retro_rl.model import checkpoints
+from retro_rl.model import checkpoints, folders
 from retro_rl.model.config import NetworkConfig
 from retro_rl.model.network import create_network
 from tests.support import ROOT
@@ -54,7 +54,7 @@ def wait_for(condition, timeout_s, what):
 
 
 def checkpoint_update(workspace):
-    folder = checkpoints.newest_checkpoint(str(workspace), checkpoints.REINFORCEMENT_PREFIX)
+    folder = folders.newest_checkpoint(str(workspace), folders.REINFORCEMENT_PREFIX)
     return int(folder.rsplit("_", 1)[1]) if folder else -1
 
 
@@ -100,6 +100,11 @@ def test_launcher_trains_from_scratch_and_saves_a_model_evaluation_loads(tmp_pat
     assert evaluation.returncode == 0, evaluation.stderr
 
 
+def learner_log(workspace):
+    path = workspace / "logs" / "learner.log"
+    return path.read_text() if path.exists() else ""
+
+
 def actor_log(workspace, actor_id):
     path = workspace / "logs" / f"actor_{actor_id}.log"
     return path.read_text() if path.exists() else ""
@@ -132,15 +137,17 @@ def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_pat
                          "--reward_scale", "0.05", *flags], tmp_path / "learner.out")
         wait_for(lambda: checkpoint_update(tmp_path) >= 5, 120, "training with both actors")
 
-        actors[1].kill()
+        actors[1].kill()  # SIGKILL: no goodbye
         actors[1].wait()
+        wait_for(lambda: "worker 1 left (1 connected)" in learner_log(tmp_path), 60,
+                 "the learner to notice the dead worker")
         after_kill = checkpoint_update(tmp_path)
         wait_for(lambda: checkpoint_update(tmp_path) >= after_kill + 10, 120,
                  "training to go on with one actor")
         assert learner.poll() is None
 
         learner.send_signal(signal.SIGTERM)
-        assert learner.wait(timeout=60) == 0, (tmp_path / "learner.out").read_text()
+        assert learner.wait(timeout=60) == 143, (tmp_path / "learner.out").read_text()
         assert actors[0].wait(timeout=60) == 0, actor_log(tmp_path, 0)
     output = (tmp_path / "learner.out").read_text()
     assert "stopped by SIGTERM" in output and "Traceback" not in output, output
@@ -160,6 +167,56 @@ def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_pat
     if not tf.config.list_physical_devices("GPU"):
         assert "notice: --gpu 1 but no GPU" in output
     assert "the learner says the run is over" in actor_log(tmp_path, 0)
+
+
+@pytest.mark.slow
+def test_workers_wait_for_a_restarted_learner_which_resumes_the_run(tmp_path):
+    tiny = EnvConfig(obs_size=36)
+    checkpoints.save_model(str(tmp_path / "model" / "tiny"), create_network(
+        NetworkConfig(num_actions=tiny.num_actions, lstm_units=16), tiny.observation_shape,
+        seed=0), tiny, {"kind": "supervised"})
+    port = free_port()
+    flags = ["--workspace_path", str(tmp_path), "--unroll_length", "10", "--batch_size", "2"]
+    learner_flags = ["learner.py", "--pretrained_model", "tiny", "--bind", f"127.0.0.1:{port}",
+                     "--save_every", "5", *flags]
+    with processes() as start:
+        learner = start([sys.executable, *learner_flags], tmp_path / "learner.out")
+        workers = [start([sys.executable, "actor.py", "--learner_address", f"127.0.0.1:{port}",
+                          "--actor_id", str(worker_id), "--connect_timeout_s", "120", *flags],
+                         tmp_path / f"actor_{worker_id}.out") for worker_id in (0, 1)]
+        wait_for(lambda: checkpoint_update(tmp_path) >= 5, 120, "training with both workers")
+        learner.kill()  # a crash: no final checkpoint, no goodbye to the workers
+        learner.wait()
+        crashed_at = checkpoint_update(tmp_path)
+        for worker_id in (0, 1):
+            wait_for(lambda: "lost the learner" in actor_log(tmp_path, worker_id), 60,
+                     f"worker {worker_id} to notice")
+        assert all(worker.poll() is None for worker in workers)  # they wait for it
+        learner = start([sys.executable, *learner_flags, "--resume"], tmp_path / "again.out")
+        wait_for(lambda: checkpoint_update(tmp_path) >= crashed_at + 10, 120,
+                 "the resumed run to train with the same workers")
+        learner.send_signal(signal.SIGTERM)
+        assert learner.wait(timeout=60) == 143, (tmp_path / "again.out").read_text()
+        for worker in workers:
+            assert worker.wait(timeout=60) == 0
+    output = (tmp_path / "again.out").read_text()
+    assert f"reinforcement_model_{crashed_at}" in output  # where it started
+    assert "worker 0 joined" in output and "worker 1 joined" in output
+    assert "the learner says the run is over" in actor_log(tmp_path, 1)
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_launcher_saves_and_exits_130(tmp_path):
+    with processes() as start:
+        launcher = start([str(ROOT / "run_reinforcement_learning.sh"), "1", "0", "none",
+                          "--total_frames", "100000000", "--workspace_path", str(tmp_path),
+                          "--save_every", "100000", *SMALL_RUN], tmp_path / "launcher.out")
+        wait_for(lambda: "| frames" in learner_log(tmp_path), 180, "training to report")
+        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+        assert launcher.wait(timeout=120) == 130, (tmp_path / "launcher.out").read_text()
+    assert "stopped by SIGINT" in learner_log(tmp_path) or \
+        "stopped by SIGTERM" in learner_log(tmp_path)
+    assert checkpoint_update(tmp_path) > 0  # the final checkpoint
 
 
 def test_launcher_refuses_bad_arguments_with_one_line():

@@ -1,9 +1,12 @@
 """Behaviour cloning: the sequence pipeline, and run_supervised_learning.py end to end on movies
 recorded here with the real emulator (tiny observations and LSTM: the point is the mechanics)."""
 
+import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import numpy as np
@@ -11,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from retro_rl.bc import train
-from retro_rl.model import checkpoints
+from retro_rl.model import checkpoints, folders
 from tests.support import ROOT, assert_one_line_error, game_without_rom, run_command
 
 GAME = "Airstriker-Genesis-v0"
@@ -101,7 +104,7 @@ def test_short_run_learns_and_writes_model_logs_and_curve(trained, movies):
     assert network.observation_shape == (36, 36, 3) and network.config.lstm_units == 16
     assert config["kind"] == "supervised" and config["step"] == 40
     assert pathlib.Path(config["dataset"]).is_dir()
-    assert (model / checkpoints.OPTIMIZER_FILE).is_file()
+    assert (model / folders.OPTIMIZER_FILE).is_file()
 
     image = workspace / "image" / "supervised_learning.png"
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
@@ -116,7 +119,7 @@ def test_resume_restores_optimizer_and_continues_the_step_count(trained, movies)
     network, optimizer, variables, step = train.build_learner(
         None, None, 1e-3, seed=0, checkpoint=str(checkpoint))
     assert step == 40 and int(optimizer.iterations.numpy()) == 40
-    with np.load(checkpoint / checkpoints.OPTIMIZER_FILE) as saved:
+    with np.load(checkpoint / folders.OPTIMIZER_FILE) as saved:
         saved_values = [saved[key] for key in sorted(saved.files)]
     assert len(saved_values) == len(optimizer.variables) > 2
     for variable, value in zip(optimizer.variables, saved_values):
@@ -130,7 +133,7 @@ def test_resume_restores_optimizer_and_continues_the_step_count(trained, movies)
     assert "resuming" in result.stdout and "step 40" in result.stdout
     _, _, config = checkpoints.load_model(workspace / "model" / "supervised_model_50")
     assert config["step"] == 50
-    resumed_optimizer = np.load(workspace / "model" / "supervised_model_50" / checkpoints.OPTIMIZER_FILE)
+    resumed_optimizer = np.load(workspace / "model" / "supervised_model_50" / folders.OPTIMIZER_FILE)
     assert int(resumed_optimizer[sorted(resumed_optimizer.files)[0]]) == 50  # iterations
     after = scalars(workspace, "losses/train_cross_entropy")
     assert sorted(set(after) - set(before)) == [45, 50]  # same run, steps carry on
@@ -190,3 +193,25 @@ def test_bad_flags_are_one_line(tmp_path, flags, words):
 def test_resume_without_a_checkpoint_is_one_line(movies, tmp_path):
     result = run_script("--workspace_path", tmp_path, "--replay_path", movies, "--resume")
     assert_one_line_error(result, "nothing to resume")
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_the_steps_trained_since_the_last_checkpoint(movies, tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_supervised_learning.py"), "--workspace_path",
+         str(tmp_path), "--replay_path", str(movies), "--training_steps", "100000",
+         *TINY[:-2], "--save_every", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 240
+    while not scalars(tmp_path, "losses/train_cross_entropy") and time.monotonic() < deadline:
+        time.sleep(0.2)  # the first training metrics: at step 5
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    folder = folders.newest_checkpoint(tmp_path, folders.SUPERVISED_PREFIX)
+    assert folder is not None, stdout
+    step = int(folder.rsplit("_", 1)[1])
+    assert step >= 5 and f"interrupted: saving {folder}" in stdout
+    with np.load(os.path.join(folder, folders.OPTIMIZER_FILE)) as saved:
+        assert int(saved[sorted(saved.files)[0]]) == step  # the optimizer's own step count

@@ -8,9 +8,11 @@ import sys
 import time
 import zipfile
 
+import numpy as np
 import pytest
 
-from retro_rl.demos import dataset, parsing
+from retro_rl import fileio
+from retro_rl.demos import dataset, movies, parsing
 from retro_rl.envs import games
 from retro_rl.errors import UserError
 from tests.demos.recordings import record_live
@@ -143,3 +145,70 @@ def test_the_python_api_reports_bad_movies_in_its_result(mixed_folder, tmp_path)
     assert "truncated.bk2: truncated or corrupt zip" in error
     with pytest.raises(UserError, match="empty.bk2: the movie has zero frames"):
         parsing.parse_movies(mixed_folder / "empty.bk2", tmp_path / "other", progress=False)
+
+
+def corrupted_copies(source, folder, count):
+    """Copies of a movie with one byte flipped inside its compressed Input Log each, at
+    positions spread over the member's data."""
+    with zipfile.ZipFile(source) as archive:
+        info = archive.getinfo("Input Log.txt")
+    data = bytearray(source.read_bytes())
+    name_length, extra_length = np.frombuffer(
+        bytes(data[info.header_offset + 26:info.header_offset + 30]), "<u2")
+    start = info.header_offset + 30 + int(name_length) + int(extra_length)
+    copies = []
+    for index, position in enumerate(np.linspace(start, start + info.compress_size - 1, count,
+                                                 dtype=int)):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x5A
+        copies.append(folder / f"corrupt-{index:02d}.bk2")
+        copies[-1].write_bytes(bytes(damaged))
+    return copies
+
+
+def test_corrupt_compressed_inputs_are_one_line_each_and_the_rest_is_parsed(game_over_movie,
+                                                                           tmp_path):
+    copies = corrupted_copies(game_over_movie[0], tmp_path, 40)
+    refused = 0
+    for path in copies:
+        try:
+            movies.read_movie(path)  # a flip may land where nothing checks it: then it reads
+        except UserError as error:
+            assert str(path) in str(error) and "\n" not in str(error)
+            refused += 1
+    assert refused >= 30  # the CRC catches nearly every flip, zlib the rest
+    good = tmp_path / "good.bk2"
+    shutil.copy(game_over_movie[0], good)
+    result = run_cli("--replay_path", good, *copies[:8], "--dataset_path", tmp_path / "data",
+                     "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [episode.name for episode in dataset.load_dataset(tmp_path / "data")][0] == "good"
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert all("corrupt-" in line for line in errors) and len(errors) >= 6
+
+
+def test_a_damaged_npz_is_parsed_again_not_skipped(game_over_movie, tmp_path):
+    movie = game_over_movie[0]
+    parsing.parse_movies(movie, tmp_path, workers=1, progress=False)
+    npz = tmp_path / f"{movie.stem}.npz"
+    original = dataset.load_dataset(tmp_path)[0]
+    for damage in (lambda data: data[: len(data) // 2],  # truncated
+                   lambda data: data[:500] + bytes(b ^ 1 for b in data[500:520]) + data[520:],
+                   lambda data: b""):  # zero bytes
+        npz.write_bytes(damage(npz.read_bytes()))
+        with pytest.raises(UserError, match=f"{npz}.*parse {movie}"):
+            dataset.load_dataset(tmp_path)
+        manifest = parsing.parse_movies(movie, tmp_path, workers=1, progress=False)
+        assert manifest["movies"][0]["npz_sha256"] == fileio.sha256_file(npz)
+        np.testing.assert_array_equal(dataset.load_dataset(tmp_path)[0].actions,
+                                      original.actions)
+
+
+def test_an_unwritable_dataset_folder_is_refused_before_any_replay(game_over_movie, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where the dataset folder's parent should be")
+    result = run_cli("--replay_path", game_over_movie[0], "--dataset_path", blocker / "data")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: cannot write to {blocker / 'data'}")
+    assert "replaying" not in result.stderr  # no progress bar: nothing was replayed

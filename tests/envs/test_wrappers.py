@@ -4,8 +4,11 @@ scripted stand-in (its ROM cannot ship)."""
 import gymnasium as gym
 import numpy as np
 
+from retro_rl.demos import movies
 from retro_rl.envs import actions, make_env, wrappers
+from retro_rl.envs.emulator import run_frames
 from retro_rl.envs.observations import preprocess_frame
+from tests.support import DEMOS
 
 
 def buttons(*names):
@@ -69,7 +72,8 @@ def test_time_limit_truncates_with_episode_statistics():
     env = make_env(max_episode_steps=10, frame_skip=3)
     rewards, info = play(env, 100)
     assert len(rewards) == 10
-    assert info["episode"] == {"return": rewards.sum(), "length": 10, "frames": 30}
+    assert info["episode"] == {"return": rewards.sum(), "length": 10, "frames": 30,
+                               "level_complete": False}
 
 
 def test_the_action_table_survives_resets():
@@ -144,3 +148,53 @@ def test_sonic_progress_and_level_complete():
     assert progress == [0.5, 0.0, 1.0]
     assert terminated and info["level_complete"]
     assert info["episode"]["x_progress"] == 1.0 and info["episode"]["level_complete"]
+
+
+# ------------------------------------------------------------------------------ the level's end
+
+
+def replayed_to_its_end(env, movie="Airstriker-Genesis-v0-Level1-0008.bk2"):
+    """Resets `env` (a make_env) to the movie's start and replays all its frames underneath
+    the wrappers."""
+    inputs = movies.read_movie(DEMOS / movie)
+    env.unwrapped.initial_state = inputs.start_state
+    env.reset(seed=0)
+    _, frames, game_over = run_frames(env.unwrapped, inputs.pads)
+    assert frames == len(inputs.pads) == 5400 and not game_over
+    return env
+
+
+def test_a_beaten_level_terminates_with_level_complete_and_a_game_over_without():
+    """Movie 0008 beats the level: replayed to its last frame, then left idle, the environment
+    ends the episode where the game says "Now go and rest our heroes", not at the title."""
+    env = replayed_to_its_end(make_env())
+    for idle_steps in range(1, 100):
+        _, _, terminated, truncated, info = env.step(0)
+        if terminated or truncated:
+            break
+    assert terminated and not truncated and info["level_complete"]
+    assert info["game_state"] == 14 and info["lives"] > 0
+    assert idle_steps < 10  # frame 5,408: two steps after the movie's end
+    assert info["episode"]["level_complete"]
+    env.close()
+
+    _, info = play(make_env(), 5000)  # fire taps: to game over, long before the level's end
+    assert info["lives"] == 0 and not info["level_complete"]
+    assert info["episode"]["level_complete"] is False
+
+
+def test_the_title_screen_after_a_win_is_cut_off_by_the_stall_guard():
+    env = replayed_to_its_end(make_env())
+    run_frames(env.unwrapped, [np.zeros(12, np.uint8)] * 400)  # past the win, to the title
+    assert env.unwrapped.data.lookup_all()["game_state"] in (0, 20, 23)
+    for steps in range(1, 400):  # the level is over, so LevelEnd sees nothing: the guard acts
+        _, _, terminated, truncated, info = env.step(0)
+        if terminated or truncated:
+            break
+    # The deque of the last 150 observations still held the movie's start screen before that.
+    assert truncated and not terminated and info["stalled"] and steps == 150
+    assert not info["episode"]["level_complete"]
+    # While playing, the screen scrolls: the guard never fires (the demo's 1,350 steps above
+    # were emulated under it and it did not).
+    assert env.get_wrapper_attr("steps") == 150
+    env.close()

@@ -10,7 +10,7 @@ from retro_rl.envs import EnvConfig, games
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints
 from retro_rl.model.network import create_network
-from retro_rl.rl import learning, unroll
+from retro_rl.rl import start, unroll
 from retro_rl.rl.config import FINE_TUNING_DEFAULTS, LearnerConfig
 from retro_rl.rl.flags import parse_learner_args
 from retro_rl.rl.update import make_optimizer, make_update
@@ -45,19 +45,19 @@ def test_defaults_follow_where_training_starts(tmp_path):
 
     args, config = parse_learner_args(workspace)
     assert config == LearnerConfig()
-    _, scratch_env, *_ = learning.load_start(args, config)
+    _, scratch_env, *_ = start.load_start(args, config)
     assert {name: getattr(scratch_env, name) for name in game_defaults} == game_defaults
 
     args, config = parse_learner_args(workspace + ["--pretrained_model", "supervised"])
     assert config == LearnerConfig(**FINE_TUNING_DEFAULTS)
-    _, cloned_env, *_ = learning.load_start(args, config)
+    _, cloned_env, *_ = start.load_start(args, config)
     assert cloned_env == scratch_env.replace(obs_size=36)
 
     args, config = parse_learner_args(workspace + ["--pretrained_model", "reinforcement",
                                                    "--learning_rate", "1e-4",
                                                    "--max_episode_steps", "0"])
     assert config.learning_rate == 1e-4 and config.kl_cost == 1.0
-    _, rl_env, *_ = learning.load_start(args, config)
+    _, rl_env, *_ = start.load_start(args, config)
     assert rl_env.reward_scale == 0.5 and rl_env.max_episode_steps is None
     assert rl_env.life_loss_penalty == 0
 
@@ -70,7 +70,7 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     args, config = parse_learner_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.5",
                                                "--max_episode_steps", "300",
                                                "--life_loss_penalty", "100"])
-    network, start_env, states, meta, anchor = learning.load_start(args, config)
+    network, start_env, states, meta, anchor = start.load_start(args, config)
     assert meta["pretrained"] == str(tmp_path / "model" / "sl") and meta["update"] == 0
     assert start_env.reward_scale == 0.5 and states == [None]
     assert start_env.life_loss_penalty == 100 and env_config.life_loss_penalty == 0
@@ -85,13 +85,13 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     update(unroll.stack([make_unroll(SPEC6, 0)]))
     meta.update(update=7, frames=168)
     for number in (3, 7):
-        learning.save_checkpoint(args, network, start_env, optimizer, dict(meta, update=number),
+        start.save_checkpoint(args, network, start_env, optimizer, dict(meta, update=number),
                                 states, LearnerConfig())
 
     with pytest.raises(UserError, match="reinforcement_model_7 is from an earlier run"):
-        learning.load_start(args, config)
+        start.load_start(args, config)
     args, config = parse_learner_args(flags + ["--resume"])
-    resumed, resumed_env, _, resumed_meta, anchor = learning.load_start(args, config)
+    resumed, resumed_env, _, resumed_meta, anchor = start.load_start(args, config)
     assert (resumed_meta["update"], resumed_meta["frames"]) == (7, 168)
     assert resumed_meta["run_name"] == meta["run_name"]  # TensorBoard curves continue
     assert resumed_env == start_env and anchor is not None

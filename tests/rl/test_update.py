@@ -1,16 +1,13 @@
 """The learner's update on one batch: every term trains, the value warm-up and the value head's
-own step size, V-trace's bootstrap at game overs and truncations, and an actor syncing the new
-weights over a real server."""
+own step size, V-trace's bootstrap at game overs and truncations."""
 
 import keras
 import numpy as np
 import pytest
 
-from retro_rl.agent import Agent
 from retro_rl.model.config import NetworkConfig
 from retro_rl.model.network import create_network
-from retro_rl.rl import transport, unroll
-from retro_rl.rl.acting import sync_parameters
+from retro_rl.rl import unroll
 from retro_rl.rl.config import LearnerConfig
 from retro_rl.rl.unroll import FIELD_NAMES, UnrollSpec
 from retro_rl.rl.update import make_optimizer, make_update, unroll_network
@@ -72,7 +69,7 @@ def test_stacked_batch_is_time_major():
     np.testing.assert_array_equal(batch["last_action"], [3, 3, 3])
 
 
-def test_one_update_trains_every_term_and_an_actor_syncs_the_new_weights():
+def test_one_update_trains_every_term_and_leaves_the_anchor_alone():
     config = LearnerConfig(unroll_length=6, batch_size=2, kl_cost=0.5, learning_rate=1e-3)
     network = create_network(TINY, OBS_SHAPE, seed=0)
     anchor = create_network(TINY, OBS_SHAPE, seed=1)  # a different "pretrained" policy
@@ -94,18 +91,6 @@ def test_one_update_trains_every_term_and_an_actor_syncs_the_new_weights():
     assert all(changed), f"{changed.count(False)} weight arrays did not change"
     for frozen, now in zip(anchor_before, anchor.get_weights()):
         np.testing.assert_array_equal(frozen, now)
-
-    # The learner publishes the new version; an actor holding version 0 syncs to it.
-    spec = UnrollSpec(6, OBS_SHAPE, NUM_ACTIONS, TINY.lstm_units)
-    with transport.LearnerServer(spec) as server:
-        server.set_parameters(0, before)
-        server.set_parameters(1, network.get_weights())
-        actor_agent = Agent(create_network(TINY, OBS_SHAPE, seed=7), num_envs=1)
-        with transport.ActorClient(server.address, deadline_s=10) as client:
-            assert sync_parameters(client, actor_agent, 0) == (1, False)
-            assert sync_parameters(client, actor_agent, 1) == (1, False)  # nothing new
-    for mine, theirs in zip(actor_agent.network.get_weights(), after):
-        np.testing.assert_array_equal(mine, theirs)
 
 
 def test_a_game_over_bootstraps_from_nothing_and_a_truncation_from_its_value():
@@ -132,3 +117,23 @@ def test_a_game_over_bootstraps_from_nothing_and_a_truncation_from_its_value():
     expected_targets = [1.0 + 0.5 * bootstrap[0], 1.0, 1.0 + 0.5 * 8.0]
     expected_loss = 0.5 * 0.5 * np.mean((np.array(expected_targets) - v0) ** 2)
     assert float(metrics["losses/value"]) == pytest.approx(expected_loss, rel=1e-4)
+
+
+def test_a_step_whose_loss_is_not_finite_is_skipped_and_counted():
+    """Rewards of 1e20 pass as finite floats but overflow the loss: nothing may change."""
+    config = LearnerConfig(unroll_length=6, batch_size=2, learning_rate=1e-3)
+    network = create_network(TINY, OBS_SHAPE, seed=0)
+    optimizer = make_optimizer(network, config)
+    update = make_update(network, optimizer, config)
+    unrolls = [make_unroll(SPEC6, seed) for seed in (7, 8)]
+    for item in unrolls:
+        item["rewards"][:] = 1e20
+    before = [w.copy() for w in network.get_weights()]
+    metrics = update(unroll.stack(unrolls))
+    assert float(metrics["losses/skipped_update"]) == 1.0
+    for old, new in zip(before, network.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert int(optimizer.policy.iterations.numpy()) == 0  # Adam's moments untouched too
+    metrics = update(unroll.stack([make_unroll(SPEC6, seed) for seed in (9, 10)]))
+    assert float(metrics["losses/skipped_update"]) == 0.0
+    assert all(np.isfinite(w).all() for w in network.get_weights())

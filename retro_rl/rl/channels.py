@@ -1,0 +1,230 @@
+"""What an environment worker tells the learner after every agent step, and the local channel
+that carries it between processes on one machine.
+
+A worker reports a `StepReport` and is answered with the next action. On the learner's machine
+the report travels through shared memory: the learner hands each worker an anonymous memory
+file (memfd) over a Unix socket, the worker writes its observations there and sends a
+fixed-size record on the socket (`STEP_RECORD`); the learner answers with `ACTION_RECORD`. Per
+step that is one record each way and no copy of the observation beyond the one into the shared
+pages. Workers elsewhere send the same fields over gRPC (transport.py).
+
+Nothing received is unpickled or evaluated: records are fixed binary layouts and every report is
+checked (`check_report`) before the learner uses it.
+"""
+
+import json
+import math
+import mmap
+import os
+import socket
+import struct
+from typing import NamedTuple
+
+import numpy as np
+
+from retro_rl.rl.unroll import EPISODE_FIELDS
+
+# The largest |reward| of one agent step a learner accepts, after the worker's shaping and
+# scaling: a million times Airstriker's scaled hit. A report beyond it is refused, so a broken
+# or hostile worker cannot push the loss to infinity.
+MAX_ABS_REWARD = 1e6
+
+# first, done, terminated, has_final_observation, has_episode, level_complete; reward;
+# episode_return, length, frames, x_progress.
+STEP_RECORD = struct.Struct("<6?fdiqf")
+ACTION_RECORD = struct.Struct("<i?")  # action, stop
+HELLO_BYTES = 4096
+
+
+class StepReport(NamedTuple):
+    """What a worker reports after each agent step, or at the start of its first episode."""
+
+    observation: np.ndarray  # uint8 [H, W, C]: what the next action is chosen from
+    reward: float = 0.0  # reward of the step just taken (shaped and scaled as the env says)
+    done: bool = False  # that step ended its episode: observation is the next episode's first
+    terminated: bool = False  # a real end (game over, level complete), not a time limit
+    final_observation: np.ndarray | None = None  # a truncated episode's real last observation
+    episode: dict | None = None  # the finished episode's statistics, where done
+    first: bool = False  # the first report since the worker connected: a fresh episode
+
+
+def check_report(report, observation_shape):
+    """Raises ValueError naming the first way a report breaks the contract above."""
+    for name in ("observation", "final_observation"):
+        array = getattr(report, name)
+        if array is None and name == "observation":
+            raise ValueError("a report needs an observation")
+        if array is not None and (array.dtype != np.uint8 or array.shape != observation_shape):
+            raise ValueError(f"{name} must be uint8 {observation_shape}, got "
+                             f"{array.dtype.name} {array.shape}")
+    if not math.isfinite(report.reward) or abs(report.reward) > MAX_ABS_REWARD:
+        raise ValueError(f"reward {report.reward} is not finite or beyond +-{MAX_ABS_REWARD:g}")
+    if report.terminated and not report.done:
+        raise ValueError("terminated without done")
+    if report.first and report.done:
+        raise ValueError("a first report cannot end an episode")
+    truncated = report.done and not report.terminated
+    if (report.final_observation is not None) != truncated:
+        raise ValueError("final_observation must come with a truncation, and only with one")
+    if (report.episode is not None) != report.done:
+        raise ValueError("episode statistics must come with done, and only with it")
+    if report.episode is not None:
+        episode = report.episode
+        if not all(math.isfinite(episode[name]) for name in EPISODE_FIELDS):
+            raise ValueError("an episode's statistics contain NaN or infinity")
+        if episode["length"] < 1 or episode["frames"] < 0:
+            raise ValueError(f"an episode of length {episode['length']} and "
+                             f"{episode['frames']} frames")
+
+
+def episode_stats(info_episode):
+    """make_env's info["episode"] -> the statistics a report carries."""
+    return {"episode_return": float(info_episode["return"]),
+            "length": int(info_episode["length"]), "frames": int(info_episode["frames"]),
+            "x_progress": float(info_episode.get("x_progress", 0.0)),
+            "level_complete": bool(info_episode.get("level_complete", False))}
+
+
+class ConnectionLost(ConnectionError):
+    """The other end of a channel went away."""
+
+
+def _observation_views(buffer, observation_shape):
+    """Two observation arrays over shared pages: [0] the next observation, [1] a truncated
+    episode's final one."""
+    return np.ndarray((2, *observation_shape), np.uint8, buffer)
+
+
+# ----------------------------------------------------------------------------------------------
+# The learner's end
+
+
+class LocalListener:
+    """Accepts workers on this machine at an abstract Unix socket named after the run."""
+
+    def __init__(self, name):
+        self.address = f"\0retro_rl-{name}"
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.socket.bind(self.address)
+        self.socket.listen(64)
+
+    def accept(self, token, observation_shape):
+        """Completes one waiting worker's handshake. Returns (worker_id, LocalEnd), or None when
+        the caller is not one of this run's workers (wrong token, garbage)."""
+        connection, _ = self.socket.accept()
+        connection.settimeout(5.0)
+        try:
+            hello = json.loads(connection.recv(HELLO_BYTES).decode())
+            if not isinstance(hello, dict) or hello.get("token") != token:
+                raise ValueError("not this run's worker")
+            worker_id = int(hello["worker_id"])
+            size = 2 * math.prod(observation_shape)
+            memory_fd = os.memfd_create(f"retro_rl-worker-{worker_id}")
+            try:
+                os.ftruncate(memory_fd, size)
+                pages = mmap.mmap(memory_fd, size)
+                socket.send_fds(connection, [json.dumps({"ok": True}).encode()], [memory_fd])
+            finally:
+                os.close(memory_fd)
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            connection.close()
+            return None
+        connection.settimeout(None)
+        return worker_id, LocalEnd(connection, pages, observation_shape)
+
+    def close(self):
+        self.socket.close()
+
+
+class LocalEnd:
+    """The learner's end of one local worker's channel."""
+
+    def __init__(self, connection, pages, observation_shape):
+        self.socket = connection
+        self._pages = pages
+        self.observations = _observation_views(pages, observation_shape)
+
+    def receive(self):
+        """The worker's next report (its observations are views of the shared pages, valid
+        until the answer is sent). Raises ConnectionLost, or ValueError for a bad record."""
+        try:
+            record = self.socket.recv(STEP_RECORD.size + 1)
+        except OSError:
+            raise ConnectionLost("the worker's socket failed") from None
+        if not record:
+            raise ConnectionLost("the worker closed its channel")
+        if len(record) != STEP_RECORD.size:
+            raise ValueError(f"a step record of {len(record)} bytes, not {STEP_RECORD.size}")
+        (first, done, terminated, has_final, has_episode, level_complete, reward,
+         episode_return, length, frames, x_progress) = STEP_RECORD.unpack(record)
+        episode = None
+        if has_episode:
+            episode = {"episode_return": episode_return, "length": length, "frames": frames,
+                       "x_progress": x_progress, "level_complete": level_complete}
+        return StepReport(self.observations[0], reward, done, terminated,
+                          self.observations[1] if has_final else None, episode, first)
+
+    def answer(self, action, stop=False):
+        try:
+            self.socket.send(ACTION_RECORD.pack(action, stop))
+        except OSError:
+            pass  # the worker is gone; its next receive() says so
+
+    def close(self):
+        self.socket.close()
+        self.observations = None
+        self._pages.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The worker's end
+
+
+class LocalChannel:
+    """A worker's channel to a learner on this machine (`address` from the run's settings)."""
+
+    def __init__(self, address, token, worker_id, observation_shape, timeout_s):
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.socket.settimeout(timeout_s)
+        try:
+            self.socket.connect(address)
+            self.socket.send(json.dumps({"token": token, "worker_id": worker_id}).encode())
+            reply, fds, _, _ = socket.recv_fds(self.socket, HELLO_BYTES, 1)
+        except OSError as error:
+            self.socket.close()
+            raise ConnectionLost(f"no local learner at that address ({error})") from None
+        if not fds or json.loads(reply.decode() or "{}").get("ok") is not True:
+            self.socket.close()
+            raise ConnectionLost("the local learner refused this worker")
+        size = 2 * math.prod(observation_shape)
+        try:
+            self._pages = mmap.mmap(fds[0], size)
+        finally:
+            os.close(fds[0])
+        self.observations = _observation_views(self._pages, observation_shape)
+
+    def step(self, report):
+        """Sends a report; returns (action, stop). Raises ConnectionLost."""
+        self.observations[0] = report.observation
+        if report.final_observation is not None:
+            self.observations[1] = report.final_observation
+        episode = report.episode or {}
+        record = STEP_RECORD.pack(
+            report.first, report.done, report.terminated, report.final_observation is not None,
+            report.episode is not None, bool(episode.get("level_complete", False)),
+            report.reward, episode.get("episode_return", 0.0), episode.get("length", 0),
+            episode.get("frames", 0), episode.get("x_progress", 0.0))
+        try:
+            self.socket.send(record)
+            answer = self.socket.recv(ACTION_RECORD.size)
+        except OSError as error:
+            raise ConnectionLost(f"the learner's channel failed ({error})") from None
+        if len(answer) != ACTION_RECORD.size:
+            raise ConnectionLost("the learner closed the channel")
+        action, stop = ACTION_RECORD.unpack(answer)
+        return action, stop
+
+    def close(self):
+        self.socket.close()
+        self.observations = None
+        self._pages.close()

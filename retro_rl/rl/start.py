@@ -1,0 +1,104 @@
+"""Where a learner's run starts (a pretrained model, its own newest checkpoint, or scratch), with
+which environment settings, and the checkpoints it leaves to start from again.
+
+Checkpoints are <workspace>/model/reinforcement_model_<update>/: a model folder (model/
+checkpoints.py), plus the optimizer; config.json carries kind, update, frames, pretrained,
+states, run_name and the learner's settings.
+"""
+
+import dataclasses
+import logging
+import os
+import time
+
+from retro_rl import fileio
+from retro_rl.envs import EnvConfig, games
+from retro_rl.errors import UserError
+from retro_rl.model import checkpoints, folders
+from retro_rl.model.config import NetworkConfig
+from retro_rl.model.network import create_network
+
+log = logging.getLogger("learner")
+
+
+def load_start(args, config):
+    """Decides where training starts. Returns (network, env_config, states, meta, anchor):
+    meta has update, frames, pretrained (folder or None), run_name and resume_folder."""
+    meta = {"update": 0, "frames": 0, "pretrained": None, "run_name": args.run_name,
+            "resume_folder": None}
+    prefix = folders.REINFORCEMENT_PREFIX
+    kind = None  # of the model training starts from
+    fileio.remove_stale_temporaries(folders.models_folder(args.workspace_path))
+    if args.resume:
+        folder, loaded = checkpoints.newest_loadable_checkpoint(
+            args.workspace_path, prefix, lambda path: checkpoints.load_checkpoint(path, "update"))
+        if folder is None:
+            raise UserError(f"--resume: no {prefix}<update> folder under "
+                            f"{folders.models_folder(args.workspace_path)} that loads; start "
+                            "without it")
+        network, env_config, saved = loaded
+        kind = saved.get("kind")
+        meta.update(update=saved["update"], frames=saved["frames"], resume_folder=folder,
+                    pretrained=saved.get("pretrained"),
+                    run_name=args.run_name or saved.get("run_name"))
+        states = games.resolve_states(env_config.game, args.state, env_config.state) \
+            if args.state else saved.get("states", [env_config.state])
+    elif folders.newest_checkpoint(args.workspace_path, prefix):
+        # A second run's numbering would interleave with the first's and confuse --resume.
+        raise UserError(f"{folders.newest_checkpoint(args.workspace_path, prefix)} is "
+                        "from an earlier run: pass --resume to continue it, or give this run "
+                        "another --workspace_path")
+    elif args.pretrained_model != "none":
+        folder = folders.find_model_folder(args.workspace_path, args.pretrained_model)
+        network, env_config, saved = checkpoints.load_model(folder)
+        kind = saved.get("kind")
+        meta["pretrained"] = folder
+        states = games.resolve_states(env_config.game, args.state, env_config.state)
+    else:
+        game = games.resolve_game(args.game or games.DEFAULT_GAME)
+        env_config = EnvConfig(game=game)
+        states = games.resolve_states(game, args.state, None)
+        network = create_network(NetworkConfig(num_actions=env_config.num_actions),
+                                 env_config.observation_shape, seed=args.seed)
+    if args.game and games.resolve_game(args.game) != env_config.game:
+        raise UserError(f"--game {args.game} differs from the model's game {env_config.game}; "
+                        "a model plays the game it was trained on")
+    games.check_rom(env_config.game)
+    env_config = env_config.replace(state=states[0])
+    # What is trained on: the flags, else an RL model's own settings, else the game's training
+    # defaults (a cloned model never trained on rewards, so its settings were never chosen).
+    if kind != "reinforcement":
+        env_config = env_config.with_training_defaults()
+    flags = {"reward_scale": args.reward_scale, "life_loss_penalty": args.life_loss_penalty,
+             "max_episode_steps": args.max_episode_steps}
+    given = {name: value for name, value in flags.items() if value is not None}
+    if given.get("max_episode_steps") == 0:
+        given["max_episode_steps"] = None  # no limit
+    env_config = env_config.replace(**given)
+    anchor = None
+    if config.kl_cost > 0:
+        if meta["pretrained"] is None:
+            raise UserError("--kl_cost > 0 keeps the policy near a pretrained one: give "
+                            "--pretrained_model")
+        if not os.path.isdir(meta["pretrained"]):
+            raise UserError(f"the pretrained model {meta['pretrained']} (the KL anchor) is gone")
+        anchor = checkpoints.load_model(meta["pretrained"])[0]
+    meta["run_name"] = meta["run_name"] or time.strftime("reinforcement_%Y%m%d-%H%M%S")
+    return network, env_config, states, meta, anchor
+
+
+def save_checkpoint(args, network, env_config, optimizer, meta, states, config):
+    """Writes reinforcement_model_<update>; weights that are not finite stop the run with the
+    newest good checkpoint left as it is."""
+    path = folders.checkpoint_path(args.workspace_path, folders.REINFORCEMENT_PREFIX,
+                                   meta["update"])
+    try:
+        checkpoints.save_model(path, network, env_config, optimizer=optimizer, metadata={
+            "kind": "reinforcement", "update": meta["update"], "frames": meta["frames"],
+            "pretrained": meta["pretrained"], "states": states, "run_name": meta["run_name"],
+            "learner": dataclasses.asdict(config)})
+    except checkpoints.NonFiniteWeights:
+        newest = folders.newest_checkpoint(args.workspace_path, folders.REINFORCEMENT_PREFIX)
+        raise UserError(f"the weights hold NaN or infinity at update {meta['update']}; no "
+                        f"checkpoint is written, the newest good one is {newest}") from None
+    log.info(f"saved {path}")
