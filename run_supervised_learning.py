@@ -69,6 +69,11 @@ def build_parser():
     add("--val_fraction", type=float, default=defaults.val_fraction,
         help="share of the movies held out for validation (whole movies; at least one when > 0 "
              "and there are two or more movies)")
+    add("--value_cost", type=float, default=defaults.value_cost,
+        help="weight of the value loss: the value head learns the demonstrations' discounted "
+             "returns under the reward reinforcement learning trains on (the game's reward "
+             "scale and life-loss penalty, the learner's discount), so that fine-tuning starts "
+             "with a critic; 0 leaves the value head untrained")
     add("--seed", type=int, default=defaults.seed,
         help="seed of the initial weights, the validation split and the data order")
     add("--resume", action="store_true",

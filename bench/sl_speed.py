@@ -99,7 +99,7 @@ def main():
     for step in range(total):
         if step == args.warmup:
             started = time.perf_counter()
-        loss, _, state = train_step(fixed, state)
+        loss, _, _, state = train_step(fixed, state)
     float(loss)
     report("train step, fixed batch:", args.steps, frames_per_step,
            time.perf_counter() - started)
@@ -109,7 +109,7 @@ def main():
     for step in range(total):
         if step == args.warmup:
             started = time.perf_counter()
-        loss, confusion, state = train_step(next(batches), state)
+        loss, _, confusion, state = train_step(next(batches), state)
         confusion.numpy()  # the training loop reads these every step
     float(loss)
     report("together (training loop):", args.steps, frames_per_step,

@@ -32,6 +32,7 @@ class BCConfig:
     log_every: int = 50
     eval_every: int = 250
     val_fraction: float = 0.1
+    value_cost: float = 0.5
     seed: int = 1
     resume: bool = False
 
@@ -42,6 +43,8 @@ class BCConfig:
                 raise UserError(f"--{name} must be at least 1 (got {getattr(self, name)})")
         if not self.learning_rate > 0:
             raise UserError(f"--learning_rate must be positive (got {self.learning_rate})")
+        if not self.value_cost >= 0:
+            raise UserError(f"--value_cost must be at least 0 (got {self.value_cost})")
         if not 0 <= self.val_fraction < 1:
             raise UserError(f"--val_fraction must be in [0, 1) (got {self.val_fraction})")
 

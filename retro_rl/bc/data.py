@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from retro_rl.bc import values
+
 
 class Batch(NamedTuple):
     """One chunk of T steps for B lanes."""
@@ -32,6 +34,8 @@ class Batch(NamedTuple):
     prev_rewards: np.ndarray  # float32 [T, B]: the reward of the step before t (0 at a start)
     actions: np.ndarray  # int32 [T, B]: the demonstrated action at step t (the label)
     mask: np.ndarray  # bool [T, B]: false on padding after a lane's last movie
+    value_targets: np.ndarray  # float32 [T, B]: the discounted return from step t (values.py)
+    value_mask: np.ndarray  # bool [T, B]: step t has a value target (and is not padding)
 
 
 class Movies:
@@ -41,7 +45,9 @@ class Movies:
     [offsets[m], offsets[m] + lengths[m]).
     """
 
-    def __init__(self, episodes):
+    def __init__(self, episodes, reward_settings=None):
+        """reward_settings: values.RewardSettings the value targets are computed with; None
+        gives no step a value target."""
         if not episodes:
             raise ValueError("no episodes")
         self.names = [episode.name for episode in episodes]
@@ -52,6 +58,14 @@ class Movies:
         self.rewards = np.concatenate([episode.rewards for episode in episodes]).astype(np.float32)
         self.is_start = np.zeros(len(self.actions), bool)
         self.is_start[self.offsets] = True
+        self.value_targets = np.zeros(len(self.actions), np.float32)
+        self.value_mask = np.zeros(len(self.actions), bool)
+        if reward_settings is not None:
+            for offset, episode in zip(self.offsets, episodes):
+                targets, mask = values.value_targets(episode.rewards, episode.lives_lost,
+                                                     bool(episode.terminal[-1]), reward_settings)
+                self.value_targets[offset:offset + len(targets)] = targets
+                self.value_mask[offset:offset + len(targets)] = mask
 
     def __len__(self):
         return len(self.names)
@@ -74,6 +88,8 @@ class Movies:
             prev_rewards=np.where(starts, 0.0, self.rewards[previous]).astype(np.float32),
             actions=self.actions[indices],
             mask=mask,
+            value_targets=self.value_targets[indices],
+            value_mask=self.value_mask[indices] & mask,
         )
 
 
@@ -174,6 +190,8 @@ def training_dataset(stream, observation_shape):
         tf.TensorSpec([time, batch], tf.int32),
         tf.TensorSpec([time, batch], tf.float32),
         tf.TensorSpec([time, batch], tf.int32),
+        tf.TensorSpec([time, batch], tf.bool),
+        tf.TensorSpec([time, batch], tf.float32),
         tf.TensorSpec([time, batch], tf.bool),
     )
     dataset = tf.data.Dataset.from_generator(lambda: stream, output_signature=signature)

@@ -43,6 +43,12 @@ def write_metrics(split, metrics, confusion, step, names):
     tf.summary.scalar(f"losses/{split}_cross_entropy", metrics["cross_entropy"], step)
     tf.summary.scalar(f"metrics/{split}_accuracy", metrics["accuracy"], step)
     tf.summary.scalar(f"metrics/{split}_balanced_accuracy", metrics["balanced_accuracy"], step)
+    if "value_loss" in metrics and np.isfinite(metrics["value_loss"]):
+        tf.summary.scalar("losses/value" if split == "train" else f"losses/{split}_value",
+                          metrics["value_loss"], step)
+    if np.isfinite(metrics.get("explained_variance", np.nan)):
+        tf.summary.scalar(f"metrics/{split}_explained_variance", metrics["explained_variance"],
+                          step)
     legend = "bucket i is action i: " + ", ".join(f"{i} {name}" for i, name in enumerate(names))
     write_action_histogram(f"actions/{split}_demonstrated", confusion.sum(axis=1), step, legend)
     write_action_histogram(f"actions/{split}_predicted", confusion.sum(axis=0), step, legend)

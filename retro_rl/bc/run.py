@@ -14,13 +14,14 @@ import tensorflow as tf
 import tqdm
 
 from retro_rl import fileio, summaries
-from retro_rl.bc import data, metrics, train
+from retro_rl.bc import data, metrics, train, values
 from retro_rl.demos import dataset, movies, parsing
 from retro_rl.envs import EnvConfig
 from retro_rl.envs.actions import action_names
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.model.config import NetworkConfig
+from retro_rl.rl.config import LearnerConfig
 
 CURVES_IMAGE = "image/supervised_learning.png"
 
@@ -60,8 +61,16 @@ def train_model(config):
         episodes, config.val_fraction, config.seed, resumed.get("val_movies"))
     if not train_episodes:
         raise UserError("every movie is held out for validation; lower --val_fraction")
-    train_movies = data.Movies(train_episodes)
-    val_movies = data.Movies(val_episodes) if val_episodes else None
+    # The critic learns the returns of the reward the learner will train on (the game's
+    # training defaults, the learner's discount), so that fine-tuning starts with one.
+    reward_settings = None
+    if config.value_cost > 0:
+        trained_on = env_config.with_training_defaults()
+        reward_settings = values.RewardSettings(trained_on.reward_scale,
+                                                trained_on.life_loss_penalty,
+                                                LearnerConfig().discount)
+    train_movies = data.Movies(train_episodes, reward_settings)
+    val_movies = data.Movies(val_episodes, reward_settings) if val_episodes else None
     del episodes, train_episodes, val_episodes  # the Movies hold the only copy we need
     print(f"{len(train_movies)} training movies ({train_movies.num_steps} steps), "
           f"{len(val_movies) if val_movies else 0} validation movies "
@@ -73,10 +82,10 @@ def train_model(config):
         **{name: wanted[name] for name in train.NETWORK_SETTINGS})
     network, optimizer, variables, start_step = train.build_learner(
         network_config, env_config.observation_shape, config.learning_rate, config.seed,
-        checkpoint)
+        checkpoint, train_value=reward_settings is not None)
     if checkpoint:
         print(f"resuming {checkpoint} at step {start_step}")
-    train_step = train.make_train_step(network, optimizer, variables)
+    train_step = train.make_train_step(network, optimizer, variables, config.value_cost)
 
     # Logging.
     run_name = resumed.get("run_name") or (
@@ -96,6 +105,8 @@ def train_model(config):
                     "training": {k: getattr(config, k) for k in (
                         "batch_size", "seq_len", "learning_rate", "lr_schedule", "seed")},
                     "val_movies": list(val_movies.names) if val_movies else [],
+                    "value_targets": dataclasses.asdict(reward_settings) if reward_settings
+                    else None,
                     "curves": curves}
         try:
             checkpoints.save_model(path, network, env_config, metadata, optimizer)
@@ -111,7 +122,7 @@ def train_model(config):
     state = network.initial_state(config.batch_size)
     frames_per_step = config.batch_size * config.seq_len
     confusion = np.zeros((env_config.num_actions,) * 2, np.int64)
-    loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
+    loss_sum, value_loss_sum, interval_steps, train_seconds = 0.0, 0.0, 0, 0.0
     postfix = {}
     bar = tqdm.tqdm(total=config.training_steps, initial=start_step, desc="training",
                     unit="step")
@@ -122,6 +133,8 @@ def train_model(config):
         curves["val"].append({"step": step, **scores})
         postfix.update(val_loss=f"{scores['cross_entropy']:.3f}",
                        val_acc=f"{scores['accuracy']:.3f}")
+        if reward_settings is not None:
+            postfix.update(val_ev=f"{scores['explained_variance']:.2f}")
         bar.set_postfix(postfix)
 
     if val_movies and start_step == 0:
@@ -133,9 +146,10 @@ def train_model(config):
             learning_rate = train.learning_rate_at(step - 1, config.learning_rate,
                                                    config.training_steps, config.lr_schedule)
             optimizer.learning_rate.assign(learning_rate)
-            loss, batch_confusion, state = train_step(next(batches), state)
+            loss, value_loss, batch_confusion, state = train_step(next(batches), state)
             confusion += batch_confusion.numpy()
             loss_sum += float(loss)
+            value_loss_sum += float(value_loss)
             interval_steps += 1
             train_seconds += time.perf_counter() - started
             bar.update(1)
@@ -144,6 +158,8 @@ def train_model(config):
                 scores = {"cross_entropy": loss_sum / interval_steps,
                           "accuracy": metrics.accuracy(confusion),
                           "balanced_accuracy": metrics.balanced_accuracy(confusion)}
+                if reward_settings is not None:
+                    scores["value_loss"] = value_loss_sum / interval_steps
                 metrics.write_metrics("train", scores, confusion, step, names)
                 tf.summary.scalar("charts/learning_rate", learning_rate, step)
                 tf.summary.scalar("charts/frames_per_second",
@@ -155,7 +171,7 @@ def train_model(config):
                                acc=f"{scores['accuracy']:.3f}")
                 bar.set_postfix(postfix)
                 confusion[:] = 0
-                loss_sum, interval_steps, train_seconds = 0.0, 0, 0.0
+                loss_sum, value_loss_sum, interval_steps, train_seconds = 0.0, 0.0, 0, 0.0
 
             if val_movies and (step % config.eval_every == 0 or step == config.training_steps):
                 validate(step)
@@ -180,6 +196,11 @@ def train_model(config):
     for split in ("train", "val"):
         if curves[split]:
             last = curves[split][-1]
+            critic = ""
+            if "explained_variance" in last:
+                critic = (f", value loss {last['value_loss']:.3f}, explained variance "
+                          f"{last['explained_variance']:.2f}")
             print(f"{split}: cross-entropy {last['cross_entropy']:.3f}, accuracy "
-                  f"{last['accuracy']:.3f}, balanced accuracy {last['balanced_accuracy']:.3f}")
+                  f"{last['accuracy']:.3f}, balanced accuracy {last['balanced_accuracy']:.3f}"
+                  + critic)
     return folders.checkpoint_path(workspace, folders.SUPERVISED_PREFIX, step)

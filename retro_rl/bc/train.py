@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from retro_rl.bc import data, metrics
+from retro_rl.bc import data, metrics, values
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.model.distribution import categorical
@@ -42,15 +42,17 @@ def check_resume(checkpoint, settings):
     return config
 
 
-def build_learner(network_config, observation_shape, learning_rate, seed, checkpoint=None):
+def build_learner(network_config, observation_shape, learning_rate, seed, checkpoint=None,
+                  train_value=False):
     """The network, its Adam optimizer, the variables trained, and the step to start from: fresh
-    (seeded), or exactly as `checkpoint` left them (weights, optimizer moments, iterations)."""
+    (seeded), or exactly as `checkpoint` left them (weights, optimizer moments, iterations).
+    train_value: the value head learns too (from the demonstrations' returns)."""
     if checkpoint:
         network, _, config = checkpoints.load_model(checkpoint)
     else:
         network = create_network(network_config, observation_shape, seed=seed)
-    # The value head is for reinforcement learning: no gradient reaches it from cross-entropy.
-    variables = network.policy_variables
+    # Without value targets no gradient reaches the value head: it is not trained.
+    variables = network.trainable_variables if train_value else network.policy_variables
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(variables)
     if not checkpoint:
@@ -73,23 +75,34 @@ def masked_cross_entropy(logits, labels, mask):
         tf.reduce_sum(weights), 1.0)
 
 
-def make_train_step(network, optimizer, variables):
-    """One optimizer step on a bc.data.Batch from LSTM state (h, c); returns the loss, the
-    confusion counts [A, A] of the greedy predictions, and the state for the lane's next chunk."""
+def masked_value_loss(predicted, targets, mask):
+    """Half the mean squared error of the values [T, B] over the steps with a target."""
+    weights = tf.cast(mask, tf.float32)
+    return 0.5 * tf.reduce_sum(tf.square(predicted - targets) * weights) / tf.maximum(
+        tf.reduce_sum(weights), 1.0)
+
+
+def make_train_step(network, optimizer, variables, value_cost=0.0):
+    """One optimizer step on a bc.data.Batch from LSTM state (h, c) on cross-entropy plus
+    value_cost x the value loss; returns the cross-entropy, the value loss, the confusion counts
+    [A, A] of the greedy predictions, and the state for the lane's next chunk."""
     num_actions = network.config.num_actions
 
     @tf.function
     def train_step(batch, state):
         with tf.GradientTape() as tape:
-            logits, _, state = network.unroll(batch.observations, batch.episode_start,
-                                              batch.prev_actions, batch.prev_rewards, state)
+            logits, predicted, state = network.unroll(
+                batch.observations, batch.episode_start, batch.prev_actions, batch.prev_rewards,
+                state)
             loss = masked_cross_entropy(logits, batch.actions, batch.mask)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            value_loss = masked_value_loss(predicted, batch.value_targets, batch.value_mask)
+            total = loss + value_cost * value_loss if value_cost else loss
+        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         confusion = tf.math.confusion_matrix(
             tf.reshape(batch.actions, [-1]), tf.reshape(tf.argmax(logits, -1), [-1]),
             num_actions, weights=tf.reshape(tf.cast(batch.mask, tf.int64), [-1]), dtype=tf.int64)
         # The next chunk continues these sequences: no gradient flows back into this one.
-        return loss, confusion, tuple(tf.stop_gradient(s) for s in state)
+        return loss, value_loss, confusion, tuple(tf.stop_gradient(s) for s in state)
 
     return train_step
 
@@ -97,26 +110,35 @@ def make_train_step(network, optimizer, variables):
 def evaluate(network, movies, batch_size, seq_len):
     """Scores the network on every step of `movies` (bc.data.Movies), each movie streamed from
     its first step with the state carried between chunks, as when it plays.
-    Returns {"cross_entropy", "accuracy", "balanced_accuracy", "confusion" [A, A]}."""
+    Returns {"cross_entropy", "accuracy", "balanced_accuracy", "value_loss",
+    "explained_variance" (of the value targets; NaN without any), "confusion" [A, A]}."""
     num_actions = network.config.num_actions
     loss_sum, steps, state = 0.0, 0, None
     confusion = np.zeros((num_actions, num_actions), np.int64)
+    predicted, targets = [], []
     for batch in data.evaluation_batches(movies, batch_size, seq_len):
         if state is None:
             state = network.initial_state(batch.mask.shape[1])
-        losses, predictions, state = _evaluation_step(network, batch, state)
+        losses, predictions, step_values, state = _evaluation_step(network, batch, state)
         loss_sum += float(losses.numpy()[batch.mask].sum())
         steps += int(batch.mask.sum())
         confusion += metrics.confusion_counts(batch.actions, predictions.numpy(), batch.mask,
                                               num_actions)
+        predicted.append(step_values.numpy()[batch.value_mask])
+        targets.append(batch.value_targets[batch.value_mask])
+    predicted, targets = np.concatenate(predicted), np.concatenate(targets)
     return {"cross_entropy": loss_sum / max(steps, 1), "accuracy": metrics.accuracy(confusion),
-            "balanced_accuracy": metrics.balanced_accuracy(confusion), "confusion": confusion}
+            "balanced_accuracy": metrics.balanced_accuracy(confusion),
+            "value_loss": float(0.5 * np.mean((predicted - targets) ** 2)) if len(targets)
+            else float("nan"),
+            "explained_variance": values.explained_variance(predicted, targets),
+            "confusion": confusion}
 
 
 @tf.function
 def _evaluation_step(network, batch, state):
-    """Per-step cross-entropy [T, B], greedy predictions [T, B] and the next state."""
-    logits, _, state = network.unroll(batch.observations, batch.episode_start,
-                                      batch.prev_actions, batch.prev_rewards, state)
+    """Per-step cross-entropy [T, B], greedy predictions [T, B], values [T, B], next state."""
+    logits, step_values, state = network.unroll(batch.observations, batch.episode_start,
+                                                batch.prev_actions, batch.prev_rewards, state)
     return (cross_entropies(logits, batch.actions), tf.argmax(logits, -1, output_type=tf.int32),
-            state)
+            step_values, state)

@@ -23,6 +23,9 @@ class FrameSkip(gym.Wrapper):
     frame, which is most of what stable-retro's own step costs. With probability
     `sticky_action_prob` each frame repeats the previous frame's buttons instead (sticky actions),
     drawn from the generator seeded by `reset(seed=...)`.
+
+    reset(options={"start": function}) starts the episode elsewhere than the game's start:
+    function(retro_env) puts the emulator there (demos/starts.py), with its screen drawn.
     """
 
     def __init__(self, env, frame_skip, sticky_action_prob=0.0):
@@ -37,7 +40,11 @@ class FrameSkip(gym.Wrapper):
             self._rng = np.random.default_rng(seed)
         self._last_buttons = np.zeros(NUM_BUTTONS, np.uint8)
         observation, info = self.env.reset(seed=seed, options=options)
-        return observation, dict(self.env.unwrapped.data.lookup_all(), **info)
+        retro_env = self.env.unwrapped
+        if options and "start" in options:
+            options["start"](retro_env)
+            observation = retro_env.img = retro_env.get_screen()
+        return observation, dict(retro_env.data.lookup_all(), **info)
 
     def step(self, buttons):
         retro_env = self.env.unwrapped

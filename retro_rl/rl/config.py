@@ -87,18 +87,22 @@ class RunSettings:
     """What a worker builds, all of it from the learner (transport's GetSettings, as JSON):
     env: the environment; states: the start states it samples one per episode from (None: the
     game's default); observation_shape: [H, W, C] the network takes; local_address and token:
-    where a worker on the learner's machine connects through shared memory (channels.py)."""
+    where a worker on the learner's machine connects through shared memory (channels.py);
+    demo_start_fraction: the share of episodes a worker starts along the learner's
+    demonstrations (GetDemonstrations; demos/starts.py)."""
 
     env: EnvConfig
     states: tuple
     observation_shape: tuple
     local_address: str | None = None
     token: str = ""
+    demo_start_fraction: float = 0.0
 
     def to_dict(self):
         return {"env": self.env.to_dict(), "states": list(self.states),
                 "observation_shape": list(self.observation_shape),
-                "local_address": self.local_address, "token": self.token}
+                "local_address": self.local_address, "token": self.token,
+                "demo_start_fraction": self.demo_start_fraction}
 
     @classmethod
     def from_dict(cls, values):
@@ -106,12 +110,13 @@ class RunSettings:
         try:
             return cls(env=EnvConfig.from_dict(values["env"]), states=tuple(values["states"]),
                        observation_shape=tuple(int(size) for size in values["observation_shape"]),
-                       local_address=values["local_address"], token=str(values["token"]))
+                       local_address=values["local_address"], token=str(values["token"]),
+                       demo_start_fraction=float(values["demo_start_fraction"]))
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(f"the learner's settings are incomplete ({error!r}); is it the same "
                             "version of this project?") from None
 
     def same_run(self, other):
         """Whether `other` plays the same thing (a restarted learner has another address)."""
-        return (self.env, self.states, self.observation_shape) == (
-            other.env, other.states, other.observation_shape)
+        return (self.env, self.states, self.observation_shape, self.demo_start_fraction) == (
+            other.env, other.states, other.observation_shape, other.demo_start_fraction)

@@ -40,6 +40,13 @@ def learner_parser():
              "(default: an RL model's own, else the game's training default: 4500 on "
              "Airstriker, none elsewhere); 0 is no limit. An episode cut off bootstraps from "
              "its value, so the limit is not a game over")
+    add("--demo_starts", default=None,
+        help="demonstrations to start episodes along: .bk2 movies, folders of them, or a parsed "
+             "dataset (its movies); workers start --demo_start_fraction of their episodes from "
+             "a state sampled uniformly along them (evaluation always starts at the game's start)")
+    add("--demo_start_fraction", type=float, default=None,
+        help="share of the workers' episodes that start along --demo_starts (default: 0.5 "
+             "with --demo_starts, else 0)")
     add("--bind", default=DEFAULT_BIND,
         help="HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on other machines (trusted "
              "networks only: the channel is not encrypted); port 0 picks a free one")
@@ -103,6 +110,12 @@ def parse_learner_args(argv=None):
         raise UserError(f"--life_loss_penalty must be at least 0 (got {args.life_loss_penalty})")
     if args.reward_scale is not None and not args.reward_scale > 0:
         raise UserError(f"--reward_scale must be positive (got {args.reward_scale})")
+    if args.demo_start_fraction is None:
+        args.demo_start_fraction = 0.5 if args.demo_starts else 0.0
+    if not 0 <= args.demo_start_fraction <= 1:
+        raise UserError(f"--demo_start_fraction must be in [0, 1] (got {args.demo_start_fraction})")
+    if args.demo_start_fraction > 0 and not args.demo_starts:
+        raise UserError("--demo_start_fraction needs --demo_starts: the movies to start along")
     if args.tf_threads < 0:
         raise UserError(f"--tf_threads must be at least 0 (got {args.tf_threads})")
     host, _, port = args.bind.rpartition(":")

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from retro_rl import fileio, summaries
+from retro_rl.demos.starts import demonstration_checkpoints, demonstration_paths
 from retro_rl.envs import games
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints
@@ -166,6 +167,12 @@ def train(args, config, device):
     for folder in ("model", "tensorboard"):
         fileio.check_writable(os.path.join(args.workspace_path, folder))
     network, env_config, states, meta, anchor = load_start(args, config)
+    demonstrations = []
+    if args.demo_start_fraction > 0:
+        demonstrations = demonstration_checkpoints(demonstration_paths(args.demo_starts),
+                                                   env_config.game)
+        log.info(f"workers start {args.demo_start_fraction:.0%} of their episodes along "
+                 f"{len(demonstrations)} demonstrations from {args.demo_starts}")
     optimizer = make_optimizer(network, config)
     if meta["resume_folder"]:
         checkpoints.load_optimizer_state(meta["resume_folder"], optimizer,
@@ -179,9 +186,10 @@ def train(args, config, device):
                                 local_name=f"{os.getpid()}-{token}", token=token)
     inference.version = meta["update"]
     settings = RunSettings(env_config, tuple(states), network.observation_shape,
-                           inference.local_address, token)
+                           inference.local_address, token, args.demo_start_fraction)
     try:
-        service = LearnerService(settings.to_dict(), inference, bind=args.bind)
+        service = LearnerService(settings.to_dict(), inference, bind=args.bind,
+                                 demonstrations=demonstrations)
     except OSError:
         inference.close()
         raise UserError(f"cannot listen on {args.bind}: the port is in use or the address is "
@@ -194,6 +202,7 @@ def train(args, config, device):
         summaries.write_settings({
             "device": device, "pretrained": args.pretrained_model, "states": states,
             "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
+            "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
             **dataclasses.asdict(config)}, step=meta["frames"])
     log.info(f"training {env_config.game} {states} on the {device}; start: "
              f"{meta['resume_folder'] or meta['pretrained'] or 'from scratch'}; "

@@ -29,8 +29,9 @@ from retro_rl.rl.channels import ConnectionLost, StepReport
 from retro_rl.rl.proto import learner_pb2, learner_pb2_grpc
 from retro_rl.rl.unroll import EPISODE_FIELDS
 
-# A full-size Genesis observation is 215 KB; gRPC's default limit is 4 MB.
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# A full-size Genesis observation is 215 KB, a run's demonstrations a few MB; gRPC's default
+# limit is 4 MB.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 ALLOWED_DTYPES = ("uint8", "int32", "int64", "float32", "bool")
 _CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -99,9 +100,37 @@ def decode_step(message):
                       message.terminated, final, episode, message.first)
 
 
+def encode_demonstrations(demonstrations):
+    """demos.starts.demonstration_checkpoints' output -> Demonstrations message."""
+    return learner_pb2.Demonstrations(movies=[learner_pb2.DemoMovie(
+        name=movie["name"], pads=encode_array(movie["pads"]),
+        checkpoints=[learner_pb2.DemoCheckpoint(frame=frame, state=state)
+                     for frame, state in movie["checkpoints"]])
+        for movie in demonstrations])
+
+
+def decode_demonstrations(message):
+    """Demonstrations message -> demos.starts.demonstration_checkpoints' layout; ValueError
+    for one that cannot be a movie's."""
+    result = []
+    for movie in message.movies:
+        pads = decode_array(movie.pads)
+        if pads.dtype != np.uint8 or pads.ndim != 2 or pads.shape[1] != 12:
+            raise ValueError(f"demonstration {movie.name!r}: pads of {pads.dtype} {pads.shape}")
+        frames = [checkpoint.frame for checkpoint in movie.checkpoints]
+        if not frames or frames[0] != 0 or not all(0 <= frame <= len(pads) for frame in frames):
+            raise ValueError(f"demonstration {movie.name!r}: checkpoints at frames {frames[:5]}")
+        result.append({"name": movie.name, "pads": pads, "checkpoints": [
+            (checkpoint.frame, checkpoint.state) for checkpoint in movie.checkpoints]})
+    return result
+
+
 class _Servicer(learner_pb2_grpc.LearnerServicer):
     def __init__(self, owner):
         self._owner = owner
+
+    def GetDemonstrations(self, request, context):
+        return self._owner.demonstrations
 
     def GetSettings(self, request, context):
         inference = self._owner.inference
@@ -131,16 +160,19 @@ class _Servicer(learner_pb2_grpc.LearnerServicer):
 
 
 class LearnerService:
-    """The learner's gRPC server: the run's settings, and remote workers' Act streams, which it
-    hands to `inference` (an inference.InferenceServer; None serves settings alone).
+    """The learner's gRPC server: the run's settings, the demonstrations workers start from
+    (demos.starts.demonstration_checkpoints' output), and remote workers' Act streams, which
+    it hands to `inference` (an inference.InferenceServer; None serves settings alone).
 
     bind: "host:port"; port 0 picks a free one (see `port`, `address`). max_workers bounds the
     concurrent RPCs: each remote worker's stream holds one for its life. Raises OSError when it
     cannot listen on `bind`.
     """
 
-    def __init__(self, settings, inference=None, bind="127.0.0.1:0", max_workers=64):
+    def __init__(self, settings, inference=None, bind="127.0.0.1:0", max_workers=64,
+                 demonstrations=()):
         self.settings_json = json.dumps(settings)
+        self.demonstrations = encode_demonstrations(demonstrations)
         self.inference = inference
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
@@ -222,6 +254,18 @@ class WorkerClient:
         if not isinstance(settings, dict):
             raise ValueError("the learner sent settings that are not a JSON object")
         return settings, answer.stop
+
+    def get_demonstrations(self, deadline_s=None):
+        """The demonstrations to start episodes from (demos.starts.demonstration_checkpoints'
+        layout)."""
+        try:
+            answer = self._stub.GetDemonstrations(
+                learner_pb2.SettingsRequest(worker_id=self.worker_id),
+                timeout=self.deadline_s if deadline_s is None else deadline_s)
+        except grpc.RpcError as error:
+            raise LearnerUnavailable(f"the learner at {self.learner_address} did not send its "
+                                     f"demonstrations ({error.code().name})") from None
+        return decode_demonstrations(answer)
 
     def remote_channel(self):
         return RemoteChannel(self._stub, self.worker_id)

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from retro_rl.demos.starts import DemoStarts
 from retro_rl.envs import games
 from retro_rl.errors import UserError
 from retro_rl.rl import transport
@@ -39,18 +40,28 @@ def open_channel(settings, client, worker_id, timeout_s):
 
 
 class Player:
-    """Plays `env` for one learner connection at a time; episodes and statistics carry on."""
+    """Plays `env` for one learner connection at a time; episodes and statistics carry on.
 
-    def __init__(self, env, states, seed):
+    states: the start states an episode draws one of. starts (demos.starts.DemoStarts) and
+    demo_start_fraction: that share of episodes starts along a demonstration instead.
+    """
+
+    def __init__(self, env, states, seed, starts=None, demo_start_fraction=0.0):
         self.env, self.states = env, states
+        self.starts, self.demo_start_fraction = starts, demo_start_fraction
         self.rng = np.random.default_rng(seed)
         self.seed = seed  # of the first reset; later resets go on from it
-        self.steps, self.returns = 0, []
+        self.steps, self.returns, self.demo_starts = 0, [], []
 
     def reset(self):
-        if len(self.states) > 1:
+        options = None
+        if self.starts is not None and self.rng.random() < self.demo_start_fraction:
+            movie, step = self.starts.sample(self.rng)
+            options = {"start": lambda retro_env: self.starts.start(retro_env, movie, step)}
+            self.demo_starts.append((movie, step))
+        elif len(self.states) > 1:
             games.load_state(self.env, games.choose_state(self.states, rng=self.rng))
-        observation, _ = self.env.reset(seed=self.seed)
+        observation, _ = self.env.reset(seed=self.seed, options=options)
         self.seed = None
         return observation
 
@@ -99,7 +110,13 @@ def run_worker(learner_address, worker_id, seed, connect_timeout_s):
             known = settings
             if env is None:
                 env = settings.env.make()
-                player = Player(env, settings.states, seed + worker_id)
+                starts = None
+                if settings.demo_start_fraction > 0:
+                    starts = DemoStarts(client.get_demonstrations(), settings.env.frame_skip)
+                    log.info(f"starting {settings.demo_start_fraction:.0%} of episodes along "
+                             f"{len(starts.demonstrations)} demonstrations")
+                player = Player(env, settings.states, seed + worker_id, starts,
+                                settings.demo_start_fraction)
             channel, kind = open_channel(settings, client, worker_id, connect_timeout_s)
             log.info(f"playing {settings.env.game} {list(settings.states)} over {kind}")
             try:

@@ -117,7 +117,7 @@ def test_resume_restores_optimizer_and_continues_the_step_count(trained, movies)
     workspace, _ = trained
     checkpoint = workspace / "model" / "supervised_model_40"
     network, optimizer, variables, step = train.build_learner(
-        None, None, 1e-3, seed=0, checkpoint=str(checkpoint))
+        None, None, 1e-3, seed=0, checkpoint=str(checkpoint), train_value=True)
     assert step == 40 and int(optimizer.iterations.numpy()) == 40
     with np.load(checkpoint / folders.OPTIMIZER_FILE) as saved:
         saved_values = [saved[key] for key in sorted(saved.files)]

@@ -104,3 +104,21 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     for mine, theirs in zip(restored.variables, optimizer.variables):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     assert len(restored.value.variables) > 2  # the value head's moments came back too
+
+
+def test_demo_starts_of_another_game_or_a_missing_path_stop_the_learner(tmp_path):
+    from tests.demos.test_parsing import write_variant
+    from tests.support import DEMOS, game_without_rom
+
+    source = sorted(DEMOS.glob("*.bk2"))[0]
+    other = tmp_path / "other.bk2"
+    header = __import__("zipfile").ZipFile(source).read("Header.txt").decode()
+    write_variant(source, other, Header_txt=header.replace(games.DEFAULT_GAME,
+                                                           game_without_rom()))
+    for path, words in [(tmp_path / "gone", "no such file or folder"),
+                        (other, f"is a {game_without_rom()} movie, but this run plays")]:
+        result = run_command("learner.py", "--workspace_path", tmp_path / "ws", "--bind",
+                             "127.0.0.1:0", "--demo_starts", path, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert str(path) in result.stderr and words in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and "listening on" not in result.stdout

@@ -39,6 +39,11 @@ class LearnerStub:
                 request_serializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.SettingsRequest.SerializeToString,
                 response_deserializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.Settings.FromString,
                 _registered_method=True)
+        self.GetDemonstrations = channel.unary_unary(
+                '/retro_rl.Learner/GetDemonstrations',
+                request_serializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.SettingsRequest.SerializeToString,
+                response_deserializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.Demonstrations.FromString,
+                _registered_method=True)
         self.Act = channel.stream_stream(
                 '/retro_rl.Learner/Act',
                 request_serializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.Step.SerializeToString,
@@ -51,6 +56,13 @@ class LearnerServicer:
 
     def GetSettings(self, request, context):
         """The run's settings, available as soon as the server listens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDemonstrations(self, request, context):
+        """The demonstrations workers start a share of their episodes from (none without them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -71,6 +83,11 @@ def add_LearnerServicer_to_server(servicer, server):
                     servicer.GetSettings,
                     request_deserializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.SettingsRequest.FromString,
                     response_serializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.Settings.SerializeToString,
+            ),
+            'GetDemonstrations': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDemonstrations,
+                    request_deserializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.SettingsRequest.FromString,
+                    response_serializer=retro__rl_dot_rl_dot_proto_dot_learner__pb2.Demonstrations.SerializeToString,
             ),
             'Act': grpc.stream_stream_rpc_method_handler(
                     servicer.Act,
@@ -105,6 +122,33 @@ class Learner:
             '/retro_rl.Learner/GetSettings',
             retro__rl_dot_rl_dot_proto_dot_learner__pb2.SettingsRequest.SerializeToString,
             retro__rl_dot_rl_dot_proto_dot_learner__pb2.Settings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDemonstrations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/retro_rl.Learner/GetDemonstrations',
+            retro__rl_dot_rl_dot_proto_dot_learner__pb2.SettingsRequest.SerializeToString,
+            retro__rl_dot_rl_dot_proto_dot_learner__pb2.Demonstrations.FromString,
             options,
             channel_credentials,
             insecure,
