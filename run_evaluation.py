@@ -100,7 +100,10 @@ def resolve_environment(args, model_folder):
         env_config = env_config.replace(game=args.game, state=None)
     game = games.resolve_game(env_config.game)
     games.check_rom(game)
-    env_config = env_config.replace(game=game, max_episode_steps=args.max_steps)
+    # Every evaluation's episodes end alike, whatever a model trained with: at a game over, the
+    # level's end, the game's stall guard or --max_steps.
+    env_config = env_config.replace(game=game, max_episode_steps=args.max_steps, level_end=True,
+                                    stall_steps=None)
     states = games.resolve_states(game, args.state, default=env_config.state)
     return env_config, states
 

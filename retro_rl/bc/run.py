@@ -197,7 +197,7 @@ def train_model(config):
         if curves[split]:
             last = curves[split][-1]
             critic = ""
-            if "explained_variance" in last:
+            if np.isfinite(last.get("explained_variance", np.nan)):
                 critic = (f", value loss {last['value_loss']:.3f}, explained variance "
                           f"{last['explained_variance']:.2f}")
             print(f"{split}: cross-entropy {last['cross_entropy']:.3f}, accuracy "

@@ -28,6 +28,8 @@ class EnvConfig:
     sticky_action_prob: chance per frame of repeating the previous frame's buttons.
     action_set: a key of ACTION_SETS.
     allow_backtracking: Sonic only; None means on for Sonic games.
+    level_end: end an episode where the level is beaten (games.LEVEL_COMPLETE); False plays on
+      (Airstriker then shows its title screen until a time limit or the stall guard).
     stall_steps: cut an episode off after this many agent steps of an unchanged observation;
       None is the game's default (games.STALL_STEPS: 150 on Airstriker, else off), 0 is off.
     """
@@ -46,6 +48,7 @@ class EnvConfig:
     action_set: str = "full"
     allow_backtracking: bool | None = None
     stall_steps: int | None = None
+    level_end: bool = True
 
     def __post_init__(self):
         mistyped = type_problems(self)
@@ -132,6 +135,7 @@ def make_env(
     action_set="full",
     allow_backtracking=None,
     stall_steps=None,
+    level_end=True,
     record_path=None,
 ):
     """A gymnasium environment: Discrete actions over `action_set`, uint8 observations.
@@ -143,7 +147,7 @@ def make_env(
     config = EnvConfig(
         game, state, scenario, frame_skip, obs_size, grayscale, frame_stack, reward_scale,
         life_loss_penalty, max_episode_steps, sticky_action_prob, action_set, allow_backtracking,
-        stall_steps,
+        stall_steps, level_end,
     )
     game = games.resolve_game(config.game)
     sonic = games.is_sonic(game)
@@ -155,7 +159,7 @@ def make_env(
     env = wrappers.FrameSkip(env, config.frame_skip, config.sticky_action_prob)
     env = wrappers.Preprocess(env, config.obs_size, config.grayscale)
     env = wrappers.DiscreteActions(env, config.action_set)
-    if game in games.LEVEL_COMPLETE:
+    if config.level_end and game in games.LEVEL_COMPLETE:
         env = wrappers.LevelEnd(env, *games.LEVEL_COMPLETE[game])
     stall_steps = games.STALL_STEPS.get(game, 0) if config.stall_steps is None \
         else config.stall_steps

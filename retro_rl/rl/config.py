@@ -78,6 +78,8 @@ class LearnerConfig:
 # learns alone first, then everything moves at a 30x smaller step, held near the pretrained
 # policy by the KL term rather than pushed from it by an entropy bonus. (The value head at the
 # from-scratch step with a 2,000-update warm-up measured no better: 0.96x the clone, not 1.08x.)
+# A clone whose value head learnt the demonstrations' returns (bc/values.py) needs no warm-up:
+# flags.parse_learner_args sets it to 0 for one.
 FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5,
                         "value_learning_rate": 1e-5, "entropy_cost": 0.0, "kl_cost": 1.0}
 

@@ -2,10 +2,12 @@
 imports the other. The launcher hands every flag to both: each program ignores the other's, and
 a flag neither knows is an error."""
 
+import argparse
 import dataclasses
 
 from retro_rl import cli
 from retro_rl.envs import games
+from retro_rl.model import folders
 from retro_rl.errors import UserError
 from retro_rl.rl.config import DEFAULT_BIND, FINE_TUNING_DEFAULTS, LearnerConfig
 
@@ -40,6 +42,13 @@ def learner_parser():
              "(default: an RL model's own, else the game's training default: 4500 on "
              "Airstriker, none elsewhere); 0 is no limit. An episode cut off bootstraps from "
              "its value, so the limit is not a game over")
+    add("--stall_steps", type=int, default=None,
+        help="cut off an episode whose screen shows no more than two images for this many "
+             "agent steps, saved with the model (default: the game's, 150 on Airstriker, else "
+             "off; 0 is off)")
+    add("--level_end", action=argparse.BooleanOptionalAction, default=None,
+        help="end the workers' episodes where the level is beaten, saved with the model "
+             "(default: on, or an RL model's own); --no-level_end plays on past it")
     add("--demo_starts", default=None,
         help="demonstrations to start episodes along: .bk2 movies, folders of them, or a parsed "
              "dataset (its movies); workers start --demo_start_fraction of their episodes from "
@@ -102,7 +111,9 @@ def parse_learner_args(argv=None):
     args = _parse_own(learner_parser(), actor_parser(), argv)
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(LearnerConfig)
              if getattr(args, field.name) is not None}  # a flag left out keeps a default
-    defaults = FINE_TUNING_DEFAULTS if args.pretrained_model != "none" else {}
+    defaults = dict(FINE_TUNING_DEFAULTS) if args.pretrained_model != "none" else {}
+    if defaults and _has_cloned_critic(args.workspace_path, args.pretrained_model):
+        defaults["value_warmup_updates"] = 0  # its value head already knows the returns
     config = LearnerConfig(**{**defaults, **given})
     if args.max_episode_steps is not None and args.max_episode_steps < 0:
         raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
@@ -122,6 +133,15 @@ def parse_learner_args(argv=None):
     if not host or not port.isdigit() or int(port) > 65535:
         raise UserError(f"--bind {args.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")
     return args, config
+
+
+def _has_cloned_critic(workspace_path, pretrained_model):
+    """Whether the pretrained model's value head learnt the demonstrations' returns (bc/values)."""
+    try:
+        config = folders.read_config(folders.find_model_folder(workspace_path, pretrained_model))
+    except UserError:
+        return False  # the learner says what is wrong with it when it loads it
+    return bool(config.get("value_targets"))
 
 
 def parse_actor_args(argv=None):

@@ -70,7 +70,8 @@ def load_start(args, config):
     if kind != "reinforcement":
         env_config = env_config.with_training_defaults()
     flags = {"reward_scale": args.reward_scale, "life_loss_penalty": args.life_loss_penalty,
-             "max_episode_steps": args.max_episode_steps}
+             "max_episode_steps": args.max_episode_steps, "level_end": args.level_end,
+             "stall_steps": args.stall_steps}
     given = {name: value for name, value in flags.items() if value is not None}
     if given.get("max_episode_steps") == 0:
         given["max_episode_steps"] = None  # no limit
