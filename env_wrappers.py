@@ -13,7 +13,8 @@ import numpy as np
 
 from retro_rl import cli
 from retro_rl.envs import EnvConfig, add_observation_flags, games
-from retro_rl.envs.actions import action_names, action_table, combination_name, button_masks
+from retro_rl.envs.actions import (action_names, action_table, button_masks, buttons_of,
+                                   combination_name)
 from retro_rl.errors import UserError
 
 
@@ -48,7 +49,8 @@ def main(argv=None):
         print(f"actions ({config.action_set}, {config.num_actions}):")
         masks = button_masks(action_table(config.action_set))
         for index, (name, mask) in enumerate(zip(action_names(config.action_set), masks)):
-            print(f"  {index:>3}  {name:<18} pad {combination_name(int(mask))}")
+            pad = combination_name(int(mask), buttons_of(config.action_set))
+            print(f"  {index:>3}  {name:<18} pad {pad}")
         print("RAM variables at reset: " + ", ".join(
             f"{name}={value}" for name, value in sorted(info.items())))
         rng = np.random.default_rng(args.seed)

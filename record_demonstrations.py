@@ -54,8 +54,9 @@ def build_parser():
         help="search: extra batches of plans when every plan loses a life")
     add("--death_penalty", type=float, default=defaults.death_penalty,
         help="search: value lost per life lost (and for a game over)")
-    add("--action_set", default=defaults.action_set, choices=sorted(ACTION_SETS),
-        help="search: rows the plans are made of; also the baseline's actions")
+    add("--action_set", default=None, choices=sorted(ACTION_SETS),
+        help="search: rows the plans are made of; also the baseline's actions (default: the "
+             "game's platform's table)")
     add("--baseline_episodes", type=int, default=20,
         help="search: random-play episodes measured for demos.json (0: keep the baseline "
              "already there)")
@@ -70,6 +71,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.movies < 1 or args.scale < 1:
         raise UserError(f"--movies and --scale must be >= 1 (got {args.movies}, {args.scale})")
+    if args.mode == "human" and games.platform(games.resolve_game(args.game)) != "Genesis":
+        raise UserError("--mode human plays with a Genesis pad's keys; choose a Genesis game")
+    args.action_set = args.action_set or games.default_action_set(games.resolve_game(args.game))
     search_config = SearchConfig(**{field.name: getattr(args, field.name)
                                     for field in dataclasses.fields(SearchConfig)})
     baseline = None

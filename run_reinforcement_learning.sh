@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# IMPALA on this machine: one learner and N environment workers (actor.py), each process logging
-# to <workspace>/logs/ (learner.log, actor_<id>.log); the learner also prints its lines, and the
-# workers their warnings. The learner chooses every action: the workers hold no network.
+# Reinforcement learning on this machine (IMPALA, or --algorithm a2c|ppo): one learner and N
+# environment workers (actor.py), each process logging to <workspace>/logs/ (learner.log,
+# actor_<id>.log); the learner also prints its lines, and the workers their warnings. The
+# learner chooses every action: the workers hold no network.
 #
 #   ./run_reinforcement_learning.sh [number of envs] [gpu use] [pretrained model] [flags...]
 #   ./run_reinforcement_learning.sh 4 1 supervised_model_3 --total_frames 5000000
 #
 # number of envs: worker processes, one emulator each (default 8, the fastest measured on two
-# cores: bench/impala_speed.py). gpu use: 1 trains on the
-# GPU when there is one (default 0). pretrained model: a folder name under <workspace>/model/ or
+# cores: bench/impala_speed.py); a2c and ppo update on one unroll from each. gpu use: 1 trains
+# on the GPU when there is one (default 0). pretrained model: a folder name under <workspace>/model/ or
 # a path; `none` starts from scratch (default). Every further flag goes to the learner and to
 # every actor; each ignores the other's flags (see `python learner.py --help`,
 # `python actor.py --help`), and a flag neither knows stops the run with an error.
@@ -71,7 +72,7 @@ export PYTHONUNBUFFERED=1
 # The workers keep num_envs cores busy: TensorFlow gets what is left (a flag given wins).
 cores=$(nproc)
 tf_threads=$(( cores > num_envs ? cores - num_envs : 1 ))
-"$python" "$here/learner.py" --gpu "$gpu" --tf_threads "$tf_threads" \
+"$python" "$here/learner.py" --gpu "$gpu" --tf_threads "$tf_threads" --workers "$num_envs" \
     --pretrained_model "$pretrained" "$@" &
 learner_pid=$!
 

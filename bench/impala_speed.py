@@ -129,7 +129,7 @@ def component_costs(batch_size, unroll_length):
 
     from retro_rl.model.config import NetworkConfig
     from retro_rl.model.network import create_network
-    from retro_rl.rl import unroll, update
+    from retro_rl.rl import impala, optimizer, unroll, update
     from retro_rl.rl.config import LearnerConfig
 
     env_config = EnvConfig()
@@ -163,15 +163,15 @@ def component_costs(batch_size, unroll_length):
     batch = unroll.stack(unrolls)
     steps_per_update = unroll_length * batch_size
     config = LearnerConfig(unroll_length=unroll_length, batch_size=batch_size)
-    step = update.make_update(network, update.make_optimizer(network, config), config)
+    step = update.make_update(network, optimizer.make_optimizer(network, config), config)
     costs["learner update (per step)"] = timed(lambda: step(batch), 10) / steps_per_update
     original = tf.function
-    update.tf.function = lambda function=None, **kwargs: original(
+    impala.tf.function = lambda function=None, **kwargs: original(
         function, jit_compile=True, **kwargs)
     try:
         jitted = update.make_update(network, keras.optimizers.Adam(1e-4), config)
     finally:
-        update.tf.function = original
+        impala.tf.function = original
     costs["learner update with XLA (per step)"] = timed(lambda: jitted(batch), 10) \
         / steps_per_update
     return costs

@@ -17,7 +17,7 @@ class BCConfig:
     frame_skip: int = 4
     obs_size: int = 84
     grayscale: bool = False
-    action_set: str = "full"
+    action_set: str | None = None  # None: the movies' platform's table
     workers: int = 2
     torso: str = "nature"
     lstm_units: int = 256

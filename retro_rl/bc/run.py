@@ -16,7 +16,7 @@ import tqdm
 from retro_rl import fileio, summaries
 from retro_rl.bc import data, metrics, train, values
 from retro_rl.demos import dataset, movies, parsing
-from retro_rl.envs import EnvConfig
+from retro_rl.envs import EnvConfig, games
 from retro_rl.envs.actions import action_names
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
@@ -28,6 +28,9 @@ CURVES_IMAGE = "image/supervised_learning.png"
 
 def train_model(config):
     """Runs behaviour cloning; returns the path of the final checkpoint."""
+    if config.action_set is None:  # the table of the movies' platform
+        game = movies.replay_game(config.replay_path) or games.DEFAULT_GAME
+        config = dataclasses.replace(config, action_set=games.default_action_set(game))
     workspace = pathlib.Path(config.workspace_path)
     dataset_path = pathlib.Path(config.dataset_path or config.default_dataset_path())
     wanted = {name: getattr(config, name)

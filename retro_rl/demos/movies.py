@@ -17,7 +17,7 @@ import numpy as np
 import stable_retro as retro
 
 from retro_rl.envs import games
-from retro_rl.envs.actions import NUM_BUTTONS
+from retro_rl.envs.actions import BUTTONS, PLATFORM_BUTTONS
 from retro_rl.errors import UserError
 
 
@@ -28,7 +28,8 @@ class MovieInputs(NamedTuple):
     game: str  # stable-retro 1.0.1's id (legacy ids resolved)
     state: str | None  # start state's name, from the file name; None when it does not say
     start_state: bytes  # emulator state the movie starts from
-    pads: np.ndarray  # uint8 [F, 12]: buttons held on each of the F frames, BUTTONS order
+    pads: np.ndarray  # uint8 [F, buttons]: buttons held on each of the F frames, the platform's
+    # order (actions.PLATFORM_BUTTONS)
 
 
 _resolve_game = functools.cache(games.resolve_game)  # it scans every game: 40 ms a call
@@ -66,14 +67,15 @@ def read_movie(path):
             movie = retro.Movie(copy)
         except RuntimeError:
             raise UserError(f"{path}: stable-retro cannot load this movie") from None
+        header_game = movie.get_game()
+        buttons = len(PLATFORM_BUTTONS.get(games.platform(header_game), BUTTONS))
         # The first movie step is the reset frame (stable-retro records the released pad
         # there); the frames the player controlled follow it.
         has_frames = movie.step()
         start_state = movie.get_state()
         pads = []
         while movie.step():
-            pads.append([movie.get_key(button, 0) for button in range(NUM_BUTTONS)])
-        header_game = movie.get_game()
+            pads.append([movie.get_key(button, 0) for button in range(buttons)])
         del movie
     if not has_frames or not pads:
         raise UserError(f"{path}: the movie has zero frames")
@@ -108,6 +110,19 @@ def header_game(path):
         key, _, value = line.partition(" ")
         if key == "GameName" and value.strip():
             return value.strip()
+    return None
+
+
+def replay_game(replay_paths):
+    """The game of the first movie under `replay_paths` whose header reads, resolved; None when
+    no header reads."""
+    for path in find_movies(replay_paths)[0]:
+        game = header_game(path)
+        if game is not None:
+            try:
+                return _resolve_game(game)
+            except UserError:
+                continue
     return None
 
 

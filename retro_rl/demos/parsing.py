@@ -11,7 +11,7 @@ import tqdm
 
 from retro_rl import fileio
 from retro_rl.demos import dataset, movies, replay
-from retro_rl.envs import EnvConfig
+from retro_rl.envs import EnvConfig, games
 from retro_rl.errors import UserError
 
 
@@ -83,23 +83,26 @@ def _run_jobs(jobs, settings, dataset_path, workers, progress):
 
 
 def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale=False,
-                 action_set="full", workers=2, progress=True):
+                 action_set=None, workers=2, progress=True):
     """Parses movies (a file, a folder, or a list of them) into `dataset_path`.
 
     Movies already in the dataset with the same sha256 are skipped (the settings are the
     dataset's: a dataset parsed with other settings is refused). Bad movies are reported one
     line each and the others still parsed. `progress` shows a progress bar over frames and a
-    summary table. Returns the manifest, plus "errors": this run's one-line messages for the
-    movies it could not use. Raises UserError when no movie is usable.
+    summary table. action_set None is the movies' platform's table. Returns the manifest, plus
+    "errors": this run's one-line messages for the movies it could not use. Raises UserError
+    when no movie is usable.
     """
-    EnvConfig(frame_skip=frame_skip, obs_size=obs_size, grayscale=grayscale,
-              action_set=action_set)  # validates the settings
+    folder = pathlib.Path(dataset_path)
+    manifest = dataset.read_manifest(folder) if (folder / dataset.MANIFEST).exists() else None
+    game = manifest["game"] if manifest else movies.replay_game(replay_path)
+    action_set = EnvConfig(game=game or games.DEFAULT_GAME, frame_skip=frame_skip,
+                           obs_size=obs_size, grayscale=grayscale,
+                           action_set=action_set).action_set  # validates the settings
     if workers < 1:
         raise UserError(f"workers must be >= 1 (got {workers})")
     settings = dict(frame_skip=frame_skip, obs_size=obs_size, grayscale=grayscale,
                     action_set=action_set)
-    folder = pathlib.Path(dataset_path)
-    manifest = dataset.read_manifest(folder) if (folder / dataset.MANIFEST).exists() else None
     if manifest and manifest["settings"] != settings:
         raise UserError(
             f"{folder} was parsed with {manifest['settings']}, not {settings}; "
@@ -109,7 +112,6 @@ def parse_movies(replay_path, dataset_path, frame_skip=4, obs_size=84, grayscale
         entries = {entry["name"]: entry for entry in manifest["movies"]}
     elif manifest and progress:
         tqdm.tqdm.write(f"{folder} was written by an older version: parsing every movie again")
-    game = manifest["game"] if manifest else None
     table, errors = [], []
 
     def error(path, message):

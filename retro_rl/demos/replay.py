@@ -35,7 +35,7 @@ def step_label(frame_actions):
 
 
 def projection_stats(pads, action_set):
-    """How the frames of uint8 [F, 12] pads map onto an action table (inputs only, no ROM).
+    """How the frames of uint8 [F, buttons] pads map onto an action table (inputs only, no ROM).
 
     Returns a dict: frames; exact_frames (buttons are exactly a row of the table);
     projected_frames (the others, mapped by `buttons_to_action`'s documented projection);
@@ -43,16 +43,18 @@ def projection_stats(pads, action_set):
     """
     masks = actions.button_masks(pads)
     rows = set(actions.button_masks(actions.action_table(action_set)).tolist())
-    names = actions.action_names(action_set)
+    names, buttons = actions.action_names(action_set), actions.buttons_of(action_set)
     values, counts = np.unique(masks, return_counts=True)
     exact = int(sum(count for value, count in zip(values, counts) if value in rows))
     return {
         "frames": len(pads),
         "exact_frames": exact,
         "projected_frames": len(pads) - exact,
-        "combinations": {actions.combination_name(v): int(c) for v, c in zip(values, counts)},
+        "combinations": {actions.combination_name(v, buttons): int(c)
+                         for v, c in zip(values, counts)},
         "projected_to": {
-            actions.combination_name(v): names[actions.buttons_to_action(int(v), action_set)]
+            actions.combination_name(v, buttons): names[actions.buttons_to_action(int(v),
+                                                                                  action_set)]
             for v in values if v not in rows
         },
     }

@@ -31,7 +31,7 @@ class SearchConfig:
     mean_hold: int = 4  # mean agent steps a random plan keeps one action
     retries: int = 4  # extra batches of plans when every plan loses a life
     death_penalty: float = 1000.0  # value lost per life lost (and for a game over)
-    action_set: str = "full"  # rows the plans are made of
+    action_set: str = "full"  # rows the plans are made of (record_demonstrations: the game's)
 
     def __post_init__(self):
         for name in ("frames", "frame_skip", "horizon", "candidates", "commit", "mean_hold"):

@@ -1,8 +1,9 @@
-"""The pad's buttons and the discrete action tables agents choose from.
+"""The pads' buttons and the discrete action tables agents choose from, per platform.
 
-Every module that plays, records, replays or learns imports the button order and the tables from
-here. `buttons_to_action` projects any of the 4,096 button combinations onto a table, so every
-frame of a human movie gets an action index.
+Every module that plays, records, replays or learns imports the button orders and the tables
+from here. `buttons_to_action` projects any button combination (4,096 on the Genesis pad, 256 on
+the Atari 2600's) onto a table, so every frame of a human movie gets an action index. Action set
+names are unique across platforms: "full" and "contest" are the Genesis's, "ale" the Atari's.
 """
 
 import numpy as np
@@ -12,6 +13,9 @@ from retro_rl.errors import UserError
 # stable-retro's button order for the Genesis pad: index i of a button mask is BUTTONS[i].
 BUTTONS = ("B", "A", "MODE", "START", "UP", "DOWN", "LEFT", "RIGHT", "C", "Y", "X", "Z")
 NUM_BUTTONS = len(BUTTONS)
+# ... and for the Atari 2600 joystick (stable-retro's Stella core; index 1 is unused).
+ATARI_BUTTONS = ("BUTTON", "UNUSED", "SELECT", "RESET", "UP", "DOWN", "LEFT", "RIGHT")
+PLATFORM_BUTTONS = {"Genesis": BUTTONS, "Atari2600": ATARI_BUTTONS}
 
 # Each action is the set of buttons it holds. Order matters: an index names a row for good.
 ACTION_SETS = {
@@ -28,16 +32,33 @@ ACTION_SETS = {
         ("LEFT",), ("RIGHT",), ("LEFT", "DOWN"), ("RIGHT", "DOWN"), ("DOWN",),
         ("DOWN", "B"), ("B",),
     ),
+    # The Arcade Learning Environment's 18 actions, in its order (NOOP, FIRE, UP, RIGHT, ...).
+    "ale": (
+        (), ("BUTTON",), ("UP",), ("RIGHT",), ("LEFT",), ("DOWN",),
+        ("UP", "RIGHT"), ("UP", "LEFT"), ("DOWN", "RIGHT"), ("DOWN", "LEFT"),
+        ("UP", "BUTTON"), ("RIGHT", "BUTTON"), ("LEFT", "BUTTON"), ("DOWN", "BUTTON"),
+        ("UP", "RIGHT", "BUTTON"), ("UP", "LEFT", "BUTTON"), ("DOWN", "RIGHT", "BUTTON"),
+        ("DOWN", "LEFT", "BUTTON"),
+    ),
 }
+SET_PLATFORM = {"full": "Genesis", "contest": "Genesis", "ale": "Atari2600"}
+DEFAULT_ACTION_SET = {"Genesis": "full", "Atari2600": "ale"}
+
+
+def buttons_of(action_set):
+    """The button order of the platform an action set is for."""
+    _action_rows(action_set)
+    return PLATFORM_BUTTONS[SET_PLATFORM[action_set]]
 
 
 def action_table(action_set="full"):
-    """Returns the button masks of an action set: uint8 [num_actions, 12] in BUTTONS order."""
-    rows = _action_rows(action_set)
-    table = np.zeros((len(rows), NUM_BUTTONS), np.uint8)
+    """Returns the button masks of an action set: uint8 [num_actions, buttons] in its
+    platform's button order."""
+    rows, buttons = _action_rows(action_set), buttons_of(action_set)
+    table = np.zeros((len(rows), len(buttons)), np.uint8)
     for index, row in enumerate(rows):
         for button in row:
-            table[index, BUTTONS.index(button)] = 1
+            table[index, buttons.index(button)] = 1
     return table
 
 
@@ -46,9 +67,9 @@ def action_names(action_set="full"):
     return ["+".join(row) or "none" for row in _action_rows(action_set)]
 
 
-def combination_name(mask):
-    """Button bit mask (bit i = BUTTONS[i]) -> 'B+UP+RIGHT' (BUTTONS order), 'none' if 0."""
-    return "+".join(b for i, b in enumerate(BUTTONS) if mask >> i & 1) or "none"
+def combination_name(mask, buttons=BUTTONS):
+    """Button bit mask (bit i = buttons[i]) -> 'B+UP+RIGHT' (that order), 'none' if 0."""
+    return "+".join(b for i, b in enumerate(buttons) if mask >> i & 1) or "none"
 
 
 def _action_rows(action_set):
@@ -82,12 +103,25 @@ def _normalize(held):
     return frozenset(held)
 
 
+def _normalize_atari(held):
+    """The Atari joystick's projection: SELECT, RESET and the unused bit are dropped (they
+    configure the console, not play), and opposite directions held together cancel out. Every
+    result is a row of the "ale" table."""
+    held = set(held) - {"SELECT", "RESET", "UNUSED"}
+    for first, second in (("UP", "DOWN"), ("LEFT", "RIGHT")):
+        if {first, second} <= held:
+            held -= {first, second}
+    return frozenset(held)
+
+
 def _projection(action_set):
-    """uint16 mask (bit i = BUTTONS[i]) -> action index, for all 4,096 masks."""
+    """Bit mask (bit i = the platform's button i) -> action index, for every mask."""
     rows = [frozenset(row) for row in _action_rows(action_set)]
-    lookup = np.zeros(1 << NUM_BUTTONS, np.int64)
-    for mask in range(1 << NUM_BUTTONS):
-        held = _normalize(b for i, b in enumerate(BUTTONS) if mask >> i & 1)
+    buttons = buttons_of(action_set)
+    normalize = _normalize_atari if SET_PLATFORM[action_set] == "Atari2600" else _normalize
+    lookup = np.zeros(1 << len(buttons), np.int64)
+    for mask in range(1 << len(buttons)):
+        held = normalize(b for i, b in enumerate(buttons) if mask >> i & 1)
         # Exact row if there is one (always, for the full table); otherwise the row that differs
         # from it in the fewest buttons, the earliest row on a tie. In the contest set (no
         # no-op, no A) a released pad thus becomes LEFT, and A becomes B.
@@ -97,35 +131,36 @@ def _projection(action_set):
 
 
 _PROJECTIONS = {name: _projection(name) for name in ACTION_SETS}
-BIT_WEIGHTS = 1 << np.arange(NUM_BUTTONS)
 
 
 def button_masks(pads):
-    """uint8/bool [N, 12] pads -> int [N] bit masks (bit i = BUTTONS[i])."""
-    return np.asarray(pads).astype(bool) @ BIT_WEIGHTS
+    """uint8/bool [N, buttons] pads -> int [N] bit masks (bit i = button i)."""
+    pads = np.asarray(pads).astype(bool)
+    return pads @ (1 << np.arange(pads.shape[-1]))
 
 
 def buttons_to_action(buttons, action_set="full"):
     """Projects held buttons onto an action set (see `_normalize` for the rule).
 
     Args:
-      buttons: 12 truthy values in BUTTONS order (one frame of a pad), or an int bit mask.
+      buttons: one frame of the action set's pad (its platform's buttons, in their order, as
+        truthy values), or an int bit mask.
       action_set: a key of ACTION_SETS.
     Returns:
       The action index (int).
     """
+    count = len(buttons_of(action_set))
     if isinstance(buttons, (int, np.integer)):
         mask = int(buttons)
     else:
         buttons = np.asarray(buttons)
-        if buttons.shape != (NUM_BUTTONS,):
-            raise ValueError(f"expected {NUM_BUTTONS} buttons, got shape {buttons.shape}")
-        mask = int(np.dot(buttons.astype(bool), BIT_WEIGHTS))
-    _action_rows(action_set)
+        if buttons.shape != (count,):
+            raise ValueError(f"expected {count} buttons, got shape {buttons.shape}")
+        mask = int(button_masks(buttons[None])[0])
     return int(_PROJECTIONS[action_set][mask])
 
 
 def buttons_to_actions(buttons, action_set="full"):
-    """Vectorized `buttons_to_action`: bool/uint8 [N, 12] -> int64 [N]."""
+    """Vectorized `buttons_to_action`: bool/uint8 [N, buttons] -> int64 [N]."""
     _action_rows(action_set)
     return _PROJECTIONS[action_set][button_masks(buttons)]

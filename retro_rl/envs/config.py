@@ -7,7 +7,7 @@ import dataclasses
 import gymnasium as gym
 
 from retro_rl.envs import games, wrappers
-from retro_rl.envs.actions import ACTION_SETS
+from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM
 from retro_rl.envs.emulator import make_retro
 from retro_rl.errors import UserError
 from retro_rl.fields import type_problems
@@ -25,9 +25,13 @@ class EnvConfig:
     life_loss_penalty: subtracted from the reward (before scaling) for each life lost, in the
       game's score units; 0 is off. Episode statistics stay the game's score.
     max_episode_steps: time limit in agent steps (None: no limit).
-    sticky_action_prob: chance per frame of repeating the previous frame's buttons.
-    action_set: a key of ACTION_SETS.
+    sticky_action_prob: chance per frame of repeating the previous frame's buttons (0.25 is the
+      ALE's recommendation for Atari games).
+    action_set: a key of ACTION_SETS for the game's platform; None is the platform's own table
+      ("full" on the Genesis, "ale" on the Atari 2600), and is resolved when the config is made.
     allow_backtracking: Sonic only; None means on for Sonic games.
+    max_pool: the observation is the maximum of each step's last two screens (the Atari's
+      flicker); None is on for Atari 2600 games.
     level_end: end an episode where the level is beaten (games.LEVEL_COMPLETE); False plays on
       (Airstriker then shows its title screen until a time limit or the stall guard).
     stall_steps: cut an episode off after this many agent steps of an unchanged observation;
@@ -45,15 +49,25 @@ class EnvConfig:
     life_loss_penalty: float = 0.0
     max_episode_steps: int | None = None
     sticky_action_prob: float = 0.0
-    action_set: str = "full"
+    action_set: str | None = None
     allow_backtracking: bool | None = None
     stall_steps: int | None = None
     level_end: bool = True
+    max_pool: bool | None = None
 
     def __post_init__(self):
         mistyped = type_problems(self)
         if mistyped:
             raise UserError("; ".join(mistyped))
+        if self.action_set is None:
+            object.__setattr__(self, "action_set", games.default_action_set(self.game))
+        platform = games.platform(self.game)
+        if platform in DEFAULT_ACTION_SET and SET_PLATFORM.get(self.action_set, platform) != \
+                platform:
+            fitting = [name for name, kind in SET_PLATFORM.items() if kind == platform]
+            raise UserError(f"action set {self.action_set!r} is for "
+                            f"{SET_PLATFORM[self.action_set]} games, not {self.game}; choose one "
+                            f"of {fitting}")
         problems = []
         if self.frame_skip < 1:
             problems.append(f"frame_skip must be >= 1 (got {self.frame_skip})")
@@ -116,8 +130,10 @@ def add_observation_flags(parser):
                         help="observations are obs_size x obs_size pixels")
     parser.add_argument("--grayscale", action="store_true",
                         help="one grey channel per observation instead of RGB")
-    parser.add_argument("--action_set", default=defaults.action_set, choices=sorted(ACTION_SETS),
-                        help="action table the demonstrated buttons are projected onto")
+    parser.add_argument("--action_set", default=None, choices=sorted(ACTION_SETS),
+                        help="action table the agent chooses from and demonstrated buttons are "
+                             "projected onto (default: the game's platform's: full on the "
+                             "Genesis, ale on the Atari 2600)")
 
 
 def make_env(
@@ -132,10 +148,11 @@ def make_env(
     life_loss_penalty=0.0,
     max_episode_steps=None,
     sticky_action_prob=0.0,
-    action_set="full",
+    action_set=None,
     allow_backtracking=None,
     stall_steps=None,
     level_end=True,
+    max_pool=None,
     record_path=None,
 ):
     """A gymnasium environment: Discrete actions over `action_set`, uint8 observations.
@@ -147,7 +164,7 @@ def make_env(
     config = EnvConfig(
         game, state, scenario, frame_skip, obs_size, grayscale, frame_stack, reward_scale,
         life_loss_penalty, max_episode_steps, sticky_action_prob, action_set, allow_backtracking,
-        stall_steps, level_end,
+        stall_steps, level_end, max_pool,
     )
     game = games.resolve_game(config.game)
     sonic = games.is_sonic(game)
@@ -156,7 +173,8 @@ def make_env(
     env = make_retro(game, config.state, scenario)
     if record_path is not None:
         env = wrappers.RecordEpisodes(env, record_path)
-    env = wrappers.FrameSkip(env, config.frame_skip, config.sticky_action_prob)
+    max_pool = games.platform(game) == "Atari2600" if config.max_pool is None else config.max_pool
+    env = wrappers.FrameSkip(env, config.frame_skip, config.sticky_action_prob, max_pool)
     env = wrappers.Preprocess(env, config.obs_size, config.grayscale)
     env = wrappers.DiscreteActions(env, config.action_set)
     if config.level_end and game in games.LEVEL_COMPLETE:
@@ -169,6 +187,8 @@ def make_env(
         env = wrappers.SonicProgress(env, games.sonic_level_end_x(game))
         if config.allow_backtracking in (None, True):
             env = wrappers.AllowBacktracking(env)
+    if game in games.ROOM_VARIABLE:
+        env = wrappers.RoomsVisited(env, games.ROOM_VARIABLE[game])
     if config.max_episode_steps is not None:
         env = gym.wrappers.TimeLimit(env, config.max_episode_steps)
     env = wrappers.EpisodeStatistics(env)

@@ -8,7 +8,6 @@ rewards and game ends.
 import stable_retro as retro
 
 from retro_rl.envs import games
-from retro_rl.envs.actions import NUM_BUTTONS
 
 
 def make_retro(game, state=None, scenario=None):
@@ -28,10 +27,11 @@ def make_retro(game, state=None, scenario=None):
 
 
 def emulate_frame(retro_env, buttons):
-    """One frame of stable-retro's RetroEnv.step, minus the screen copy: the buttons (12 values
-    in BUTTONS order) go to the movie being recorded, if any, and to the emulator."""
+    """One frame of stable-retro's RetroEnv.step, minus the screen copy: the buttons (one value
+    per button of the platform, in its order) go to the movie being recorded, if any, and to the
+    emulator."""
     if retro_env.movie:
-        for i in range(NUM_BUTTONS):
+        for i in range(len(buttons)):
             retro_env.movie.set_key(i, bool(buttons[i]), 0)
         retro_env.movie.step()
     retro_env.em.set_button_mask(buttons, 0)

@@ -19,6 +19,16 @@ INTEGRATIONS = os.path.join(os.path.dirname(__file__), "integrations")
 # game's data.json (integrations/README.md says what each address means). The episode ends
 # there with info["level_complete"] true. Sonic's acts end where SonicProgress says.
 LEVEL_COMPLETE = {"Airstriker-Genesis-v0": ("game_state", 14)}
+# The RAM variable that numbers the room (screen) a player is in, for games of many rooms:
+# episodes report which they visited (info["episode"]["rooms"], a bitmask of room numbers).
+ROOM_VARIABLE = {"MontezumaRevenge-Atari2600-v0": "room"}
+
+
+def room_count(rooms):
+    """The number of rooms in a bitmask of rooms (wrappers.RoomsVisited)."""
+    return bin(int(rooms)).count("1")
+
+
 # Agent steps with an unchanged screen and RAM after which an episode is cut off, where a game
 # can stall (Airstriker's title screen after a win shows the same frame for ever).
 STALL_STEPS = {"Airstriker-Genesis-v0": 150}
@@ -51,6 +61,19 @@ def integration_file(game, name):
     """This project's own `name` (e.g. data.json) for `game`, or None to use stable-retro's."""
     path = os.path.join(INTEGRATIONS, game, name)
     return path if os.path.isfile(path) else None
+
+
+def platform(game):
+    """'Pong-Atari2600-v0' -> 'Atari2600', 'Airstriker-Genesis-v0' -> 'Genesis'."""
+    parts = game.split("-")
+    return parts[-2] if parts[-1].startswith("v") and len(parts) >= 3 else parts[-1]
+
+
+def default_action_set(game):
+    """The action table a game's agents choose from unless told otherwise."""
+    from retro_rl.envs.actions import DEFAULT_ACTION_SET
+
+    return DEFAULT_ACTION_SET.get(platform(game), "full")
 
 
 def is_sonic(game):

@@ -3,12 +3,13 @@ preprocessing, discrete actions, the level's end and the stall guard, Sonic's pr
 reward, time limit, episode statistics, reward shaping, frame stacking."""
 
 import collections
+import itertools
 import os
 
 import gymnasium as gym
 import numpy as np
 
-from retro_rl.envs.actions import NUM_BUTTONS, action_table
+from retro_rl.envs.actions import action_table
 from retro_rl.envs.emulator import run_frames
 from retro_rl.envs.observations import preprocess_frame
 
@@ -22,23 +23,26 @@ class FrameSkip(gym.Wrapper):
     Drives the emulator directly and reads the screen once per agent step instead of once per
     frame, which is most of what stable-retro's own step costs. With probability
     `sticky_action_prob` each frame repeats the previous frame's buttons instead (sticky actions),
-    drawn from the generator seeded by `reset(seed=...)`.
+    drawn from the generator seeded by `reset(seed=...)`. With `max_pool` the observation is
+    the maximum of the step's last two screens (for the Atari's flicker).
 
     reset(options={"start": function}) starts the episode elsewhere than the game's start:
     function(retro_env) puts the emulator there (demos/starts.py), with its screen drawn.
     """
 
-    def __init__(self, env, frame_skip, sticky_action_prob=0.0):
+    def __init__(self, env, frame_skip, sticky_action_prob=0.0, max_pool=False):
         super().__init__(env)
         self.frame_skip = frame_skip
         self.sticky_action_prob = sticky_action_prob
-        self._last_buttons = np.zeros(NUM_BUTTONS, np.uint8)
+        self.max_pool = max_pool
+        self._released = np.zeros(len(env.unwrapped.buttons), np.uint8)
+        self._last_buttons = self._released
         self._rng = np.random.default_rng()
 
     def reset(self, *, seed=None, options=None):
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        self._last_buttons = np.zeros(NUM_BUTTONS, np.uint8)
+        self._last_buttons = self._released
         observation, info = self.env.reset(seed=seed, options=options)
         retro_env = self.env.unwrapped
         if options and "start" in options:
@@ -48,8 +52,20 @@ class FrameSkip(gym.Wrapper):
 
     def step(self, buttons):
         retro_env = self.env.unwrapped
-        total_reward, frames, terminated = run_frames(retro_env, self._pads(buttons))
-        observation = retro_env.get_screen()
+        pads = self._pads(buttons)
+        if self.max_pool and self.frame_skip > 1:
+            # The Atari flickers: sprites drawn on alternate frames. The observation is the
+            # pixelwise maximum of the step's last two screens, as DQN's preprocessing takes it.
+            total_reward, frames, terminated = run_frames(
+                retro_env, itertools.islice(pads, self.frame_skip - 1))
+            previous = retro_env.get_screen()
+            if not terminated:
+                reward, played, terminated = run_frames(retro_env, pads)
+                total_reward, frames = total_reward + reward, frames + played
+            observation = np.maximum(previous, retro_env.get_screen())
+        else:
+            total_reward, frames, terminated = run_frames(retro_env, pads)
+            observation = retro_env.get_screen()
         retro_env.img = observation
         info = dict(retro_env.data.lookup_all(), frames=frames)
         return observation, total_reward, terminated, False, info
@@ -234,10 +250,36 @@ class LifeLossPenalty(gym.Wrapper):
         return observation, reward, terminated, truncated, info
 
 
+class RoomsVisited(gym.Wrapper):
+    """info["rooms"]: a bitmask of the room numbers (RAM `variable`) the episode has been in,
+    bit r for room r (rooms past 63 share bit 63)."""
+
+    def __init__(self, env, variable):
+        super().__init__(env)
+        self.variable = variable
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self._rooms = self._bit(self.unwrapped.data.lookup_value(self.variable))
+        info["rooms"] = self._rooms
+        return observation, info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._rooms |= self._bit(info[self.variable])
+        info["rooms"] = self._rooms
+        return observation, reward, terminated, truncated, info
+
+    @staticmethod
+    def _bit(room):
+        return 1 << min(max(int(room), 0), 63)
+
+
 class EpisodeStatistics(gym.Wrapper):
     """At the step that ends an episode, info["episode"] = {"return", "length", "frames",
     "level_complete"}: the unscaled return, agent steps, emulator frames, and whether the level
-    was beaten. Sonic episodes also report "x_progress". Every step's info["episode_return"]
+    was beaten. Sonic episodes also report "x_progress", games of many rooms "rooms"
+(RoomsVisited). Every step's info["episode_return"]
     is the return so far."""
 
     def reset(self, **kwargs):
@@ -253,8 +295,9 @@ class EpisodeStatistics(gym.Wrapper):
         if terminated or truncated:
             episode = {"return": self._return, "length": self._length, "frames": self._frames,
                        "level_complete": bool(info.get("level_complete", False))}
-            if "x_progress" in info:
-                episode["x_progress"] = info["x_progress"]
+            for name in ("x_progress", "rooms"):
+                if name in info:
+                    episode[name] = info[name]
             info["episode"] = episode
         return observation, reward, terminated, truncated, info
 

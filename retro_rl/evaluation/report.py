@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 
+from retro_rl.envs import games
+
 
 def describe(values):
     values = np.asarray(values, np.float64)
@@ -20,6 +22,12 @@ def summarize(episodes, sonic):
     summary["completed_fraction"] = float(np.mean([e["level_complete"] for e in episodes]))
     if sonic:
         summary["x_progress"] = describe([e["x_progress"] for e in episodes])
+    if episodes and "rooms" in episodes[0]:
+        summary["rooms"] = describe([e["rooms"] for e in episodes])
+        visited = 0
+        for episode in episodes:
+            visited |= episode["room_mask"]
+        summary["rooms_visited"] = games.room_count(visited)
     return summary
 
 
@@ -30,6 +38,9 @@ def episode_row(episode, seed, act, statistics, movie):
            "level_complete": bool(statistics.get("level_complete", False))}
     if "x_progress" in statistics:
         row["x_progress"] = float(statistics["x_progress"])
+    if "rooms" in statistics:
+        row["rooms"] = games.room_count(statistics["rooms"])
+        row["room_mask"] = int(statistics["rooms"])
     if movie is not None:
         row["movie"] = movie
     return row
@@ -63,6 +74,10 @@ def print_report(report):
                 f"{stats[name]:>10.2f}" for name in ("mean", "median", "std", "min", "max")))
         print(f"{label[:14]:<14}completed the {'act' if sonic else 'level'} in "
               f"{result['summary']['completed_fraction']:.0%} of episodes")
+        if "rooms_visited" in result["summary"]:
+            print(f"{label[:14]:<14}visited {result['summary']['rooms_visited']} distinct rooms "
+                  f"(per episode: mean {result['summary']['rooms']['mean']:.1f}, max "
+                  f"{result['summary']['rooms']['max']:.0f})")
     if "ratio_to_random" in report:
         ratio = report["ratio_to_random"]
         shown = "n/a (the random policy's mean return is not positive)" if ratio is None \

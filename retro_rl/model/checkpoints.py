@@ -39,19 +39,23 @@ def weight_bytes(network, optimizer=None):
     return total
 
 
-def save_model(path, network, env_config, metadata=None, optimizer=None):
+def save_model(path, network, env_config, metadata=None, optimizer=None, arrays=None):
     """Writes a model folder atomically (fileio.atomic_folder): a crash, a full disk or an
     error leaves the folder there was, and no partial one.
 
     metadata: JSON-serialisable facts about the model (kind, step, ...) stored in config.json.
     optimizer: an optimizer whose `variables` are saved to optimizer.npz for resuming.
+    arrays: {file name: {name: numpy array}}, more state to keep (RND's networks), each written
+      as an .npz whose SHA-256 config.json records; load_arrays reads one back.
     Raises NonFiniteWeights (nothing is written), UserError when the disk cannot take it.
     """
     if not all(np.isfinite(array).all() for array in network.get_weights()):
         raise NonFiniteWeights(f"the weights hold NaN or infinity; {path} is not written")
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    needed = 2 * weight_bytes(network, optimizer) + (1 << 20)
+    arrays = arrays or {}
+    needed = 2 * weight_bytes(network, optimizer) + (1 << 20) + 2 * sum(
+        value.nbytes for contents in arrays.values() for value in contents.values())
     free = shutil.disk_usage(parent).free
     if free < needed:
         raise UserError(f"no room to save {path}: {free / 2**20:.0f} MB free, "
@@ -60,12 +64,17 @@ def save_model(path, network, env_config, metadata=None, optimizer=None):
         with fileio.atomic_folder(path) as folder:
             weights = os.path.join(folder, WEIGHTS_FILE)
             network.save_weights(weights)
+            checksums = {}
+            for name, contents in arrays.items():
+                np.savez(os.path.join(folder, name), **contents)
+                checksums[name] = fileio.sha256_file(os.path.join(folder, name))
             config = {
                 "env": env_config.to_dict(),
                 "network": dataclasses.asdict(network.config),
                 "observation_shape": list(network.observation_shape),
                 **(metadata or {}),
                 "weights_sha256": fileio.sha256_file(weights),
+                **({"files_sha256": checksums} if checksums else {}),
             }
             with open(os.path.join(folder, CONFIG_FILE), "w") as f:
                 json.dump(config, f, indent=2)
@@ -115,6 +124,24 @@ def load_model(path):
     if not all(np.isfinite(array).all() for array in network.get_weights()):
         raise UserError(f"{weights} holds NaN or infinite weights; use an earlier checkpoint")
     return network, env_config, config
+
+
+def load_arrays(path, name):
+    """The {name: array} of an .npz that save_model's `arrays` wrote into the model folder
+    `path`, checked against config.json's checksum; None where the folder has none."""
+    file_path = os.path.join(path, name)
+    expected = read_config(path).get("files_sha256", {}).get(name)
+    if expected is None or not os.path.isfile(file_path):
+        return None
+    damaged = UserError(f"{file_path} is damaged (it does not match its checksum or cannot be "
+                        "read); resume from an earlier checkpoint")
+    if fileio.sha256_file(file_path) != expected:
+        raise damaged
+    try:
+        with np.load(file_path, allow_pickle=False) as saved:
+            return {key: saved[key] for key in saved.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        raise damaged from None
 
 
 def load_optimizer_state(path, optimizer, variables):

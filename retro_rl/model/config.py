@@ -14,13 +14,15 @@ class NetworkConfig:
     """num_actions: policy outputs. torso: "nature" (Nature-DQN convolutions + 512-unit dense) or
     "impala" (IMPALA's 15-layer residual network + 256-unit dense). lstm_units: U.
     use_prev_action / use_prev_reward: feed the previous action (one-hot) and the previous reward
-    (clipped to [-1, 1]) to the LSTM beside the image features."""
+    (clipped to [-1, 1]) to the LSTM beside the image features. intrinsic_value: a second value
+    head, for RND's intrinsic returns."""
 
     num_actions: int = 23
     torso: str = "nature"
     lstm_units: int = 256
     use_prev_action: bool = False
     use_prev_reward: bool = False
+    intrinsic_value: bool = False
 
     def __post_init__(self):
         mistyped = type_problems(self)

@@ -4,10 +4,11 @@ Shapes are time-major throughout: T is time, B is batch (environments or sequenc
 number of actions, U the LSTM units, H, W, C an observation's height, width and channels.
 """
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 import keras
-
 
 
 def nature_torso():
@@ -99,6 +100,9 @@ class PolicyNetwork(keras.Model):
         self.lstm = ResettingLSTM(config.lstm_units, name="lstm")
         self.policy_head = keras.layers.Dense(config.num_actions, name="policy_logits")
         self.value_head = keras.layers.Dense(1, name="value")
+        # RND's intrinsic returns have a value head of their own (rl/rnd.py).
+        self.intrinsic_value_head = keras.layers.Dense(1, name="intrinsic_value") \
+            if config.intrinsic_value else None
         height, width, channels = self.observation_shape
         units = config.lstm_units
         # The acting path: one agent step for a batch of environments, traced once. XLA fuses
@@ -110,14 +114,21 @@ class PolicyNetwork(keras.Model):
             tf.TensorSpec([None], tf.float32),
             (tf.TensorSpec([None, units], tf.float32), tf.TensorSpec([None, units], tf.float32)),
         ])
-        self.unroll(*self.dummy_inputs(1, 1))  # create every weight now
+        self.unroll_heads(*self.dummy_inputs(1, 1))  # create every weight now
         self.built = True
 
     @property
+    def value_variables(self):
+        """The value heads' trainable variables (the intrinsic one too, where there is one)."""
+        heads = [self.value_head] + ([self.intrinsic_value_head]
+                                     if self.intrinsic_value_head is not None else [])
+        return [v for head in heads for v in head.trainable_variables]
+
+    @property
     def policy_variables(self):
-        """Every trainable variable but the value head's: what behaviour cloning trains, and
-        what a value warm-up holds still."""
-        value_weights = {id(v) for v in self.value_head.trainable_variables}
+        """Every trainable variable but the value heads': what behaviour cloning without a
+        critic trains, and what a value warm-up holds still."""
+        value_weights = {id(v) for v in self.value_variables}
         return [v for v in self.trainable_variables if id(v) not in value_weights]
 
     def initial_state(self, batch_size):
@@ -148,6 +159,13 @@ class PolicyNetwork(keras.Model):
         Returns:
           logits float32 [T, B, A], values float32 [T, B], final state (h, c).
         """
+        logits, values, _, state = self.unroll_heads(observations, episode_start, prev_actions,
+                                                     prev_rewards, state)
+        return logits, values, state
+
+    def unroll_heads(self, observations, episode_start, prev_actions, prev_rewards, state):
+        """`unroll`, with the intrinsic value head's values [T, B] too (None without one):
+        returns logits, values, intrinsic values, final state."""
         shape = tf.shape(observations)
         time, batch = shape[0], shape[1]
         frames = tf.reshape(observations, [-1, *self.observation_shape])
@@ -166,7 +184,9 @@ class PolicyNetwork(keras.Model):
         outputs, state = self.lstm(features, episode_start, state)
         logits = self.policy_head(outputs)
         values = tf.squeeze(self.value_head(outputs), -1)
-        return logits, values, state
+        intrinsic = None if self.intrinsic_value_head is None else tf.squeeze(
+            self.intrinsic_value_head(outputs), -1)
+        return logits, values, intrinsic, state
 
     def call(self, inputs):
         return self.unroll(*inputs)
@@ -177,6 +197,22 @@ class PolicyNetwork(keras.Model):
         logits, values, state = self.unroll(
             observation[None], episode_start[None], prev_action[None], prev_reward[None], state)
         return logits[0], values[0], state
+
+
+def with_intrinsic_head(network, seed=None):
+    """A copy of `network` with a new intrinsic value head (NetworkConfig.intrinsic_value) and
+    every other weight its own; `network` itself is returned where it has one."""
+    if network.intrinsic_value_head is not None:
+        return network
+    grown = create_network(dataclasses.replace(network.config, intrinsic_value=True),
+                           network.observation_shape, seed=seed)
+    own = {id(v) for v in grown.intrinsic_value_head.weights}
+    others = [v for v in grown.weights if id(v) not in own]
+    if [tuple(v.shape) for v in others] != [tuple(v.shape) for v in network.weights]:
+        raise ValueError("the networks' weights do not line up")
+    for target, source in zip(others, network.weights):
+        target.assign(source)
+    return grown
 
 
 def create_network(network_config, observation_shape, seed=None):

@@ -30,8 +30,8 @@ from retro_rl.rl.unroll import EPISODE_FIELDS
 MAX_ABS_REWARD = 1e6
 
 # first, done, terminated, has_final_observation, has_episode, level_complete; reward;
-# episode_return, length, frames, x_progress.
-STEP_RECORD = struct.Struct("<6?fdiqf")
+# episode_return, length, frames, x_progress, rooms.
+STEP_RECORD = struct.Struct("<6?fdiqfq")
 ACTION_RECORD = struct.Struct("<i?")  # action, stop
 HELLO_BYTES = 4096
 
@@ -82,7 +82,8 @@ def episode_stats(info_episode):
     return {"episode_return": float(info_episode["return"]),
             "length": int(info_episode["length"]), "frames": int(info_episode["frames"]),
             "x_progress": float(info_episode.get("x_progress", 0.0)),
-            "level_complete": bool(info_episode.get("level_complete", False))}
+            "level_complete": bool(info_episode.get("level_complete", False)),
+            "rooms": int(info_episode.get("rooms", 0))}
 
 
 class ConnectionLost(ConnectionError):
@@ -156,11 +157,12 @@ class LocalEnd:
         if len(record) != STEP_RECORD.size:
             raise ValueError(f"a step record of {len(record)} bytes, not {STEP_RECORD.size}")
         (first, done, terminated, has_final, has_episode, level_complete, reward,
-         episode_return, length, frames, x_progress) = STEP_RECORD.unpack(record)
+         episode_return, length, frames, x_progress, rooms) = STEP_RECORD.unpack(record)
         episode = None
         if has_episode:
             episode = {"episode_return": episode_return, "length": length, "frames": frames,
-                       "x_progress": x_progress, "level_complete": level_complete}
+                       "x_progress": x_progress, "level_complete": level_complete,
+                       "rooms": rooms}
         return StepReport(self.observations[0], reward, done, terminated,
                           self.observations[1] if has_final else None, episode, first)
 
@@ -213,7 +215,7 @@ class LocalChannel:
             report.first, report.done, report.terminated, report.final_observation is not None,
             report.episode is not None, bool(episode.get("level_complete", False)),
             report.reward, episode.get("episode_return", 0.0), episode.get("length", 0),
-            episode.get("frames", 0), episode.get("x_progress", 0.0))
+            episode.get("frames", 0), episode.get("x_progress", 0.0), episode.get("rooms", 0))
         try:
             self.socket.send(record)
             answer = self.socket.recv(ACTION_RECORD.size)

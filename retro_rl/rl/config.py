@@ -12,6 +12,7 @@ from retro_rl.errors import UserError
 from retro_rl.fields import type_problems
 
 DEFAULT_BIND = "127.0.0.1:50051"
+ALGORITHMS = ("impala", "a2c", "ppo")
 
 
 def setting(default, help):
@@ -23,8 +24,13 @@ class LearnerConfig:
     """What the update does (each field's help is its command-line flag's). Losses are means
     over the T x B steps of a batch, so the learning rate does not depend on T or B."""
 
+    algorithm: str = setting("impala", "impala: V-trace on the unrolls as they come (workers "
+                                       "do not wait); a2c and ppo: synchronous and on-policy, "
+                                       "each update one unroll from every worker made with "
+                                       "the current weights, GAE advantages")
     unroll_length: int = setting(20, "T: agent steps per unroll")
-    batch_size: int = setting(8, "B: unrolls per update")
+    batch_size: int = setting(8, "B: unrolls per update (impala; a2c and ppo take one from "
+                                 "every worker)")
     learning_rate: float = setting(3e-4, "Adam step size of the network but its value head")
     value_learning_rate: float = setting(3e-4, "Adam step size of the value head (it has an "
                                                "optimizer of its own)")
@@ -40,6 +46,21 @@ class LearnerConfig:
     clip_pg_rho_threshold: float = setting(1.0, "V-trace: clips importance weights in the "
                                                 "policy gradient")
     lambda_: float = setting(1.0, "V-trace trace factor lambda")
+    gae_lambda: float = setting(0.95, "a2c, ppo: lambda of the generalized advantage estimate")
+    ppo_epochs: int = setting(4, "ppo: passes over each batch")
+    num_minibatches: int = setting(4, "ppo: minibatches per pass, of whole unrolls (each from "
+                                      "its stored LSTM state)")
+    clip_ratio: float = setting(0.1, "ppo: the probability ratio is clipped to 1 +- this")
+    value_clip: float = setting(0.0, "ppo: clip the value's change per update to +- this, as "
+                                     "PPO2 does (0: off)")
+    rnd_coef: float = setting(0.0, "random network distillation (any algorithm); 0 is off. A "
+                                   "predictor learns a fixed random network's features at "
+                                   "rnd_coef x learning_rate; its error on the next "
+                                   "observation is the intrinsic reward")
+    intrinsic_discount: float = setting(0.99, "RND: gamma of the intrinsic returns, which go "
+                                              "on across episode ends")
+    extrinsic_coef: float = setting(2.0, "RND: weight of the game's advantage")
+    intrinsic_coef: float = setting(1.0, "RND: weight of the intrinsic advantage")
     value_warmup_updates: int = setting(0, "updates at the start that train the value head "
                                            "alone, the rest of the network frozen: a pretrained "
                                            "policy's value head is untrained, and advantages "
@@ -54,20 +75,28 @@ class LearnerConfig:
         if mistyped:
             raise UserError("; ".join(mistyped))
         problems = [f"{name} must be at least 1 (got {getattr(self, name)})"
-                    for name in ("unroll_length", "batch_size", "total_frames", "save_every")
+                    for name in ("unroll_length", "batch_size", "total_frames", "save_every",
+                                 "ppo_epochs", "num_minibatches")
                     if getattr(self, name) < 1]
+        if self.algorithm not in ALGORITHMS:
+            problems.append(f"algorithm must be one of {', '.join(ALGORITHMS)} "
+                            f"(got {self.algorithm!r})")
         problems += [f"{name} must be positive (got {getattr(self, name)})"
                      for name in ("learning_rate", "value_learning_rate", "max_grad_norm",
                                   "clip_rho_threshold", "clip_pg_rho_threshold")
                      if not getattr(self, name) > 0]
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
                      for name in ("entropy_cost", "baseline_cost", "kl_cost",
-                                 "value_warmup_updates")
+                                  "value_warmup_updates", "value_clip", "rnd_coef",
+                                  "extrinsic_coef", "intrinsic_coef")
                      if not getattr(self, name) >= 0]
         if not 0 < self.discount <= 1:
             problems.append(f"discount must be in (0, 1] (got {self.discount})")
-        if not 0 <= self.lambda_ <= 1:
-            problems.append(f"lambda_ must be in [0, 1] (got {self.lambda_})")
+        for name in ("lambda_", "gae_lambda"):
+            if not 0 <= getattr(self, name) <= 1:
+                problems.append(f"{name} must be in [0, 1] (got {getattr(self, name)})")
+        if not 0 < self.intrinsic_discount < 1 or not 0 < self.clip_ratio < 1:
+            problems.append("intrinsic_discount and clip_ratio must be in (0, 1)")
         if problems:
             raise UserError("; ".join(problems))
 
@@ -82,6 +111,25 @@ class LearnerConfig:
 # flags.parse_learner_args sets it to 0 for one.
 FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5,
                         "value_learning_rate": 1e-5, "entropy_cost": 0.0, "kl_cost": 1.0}
+
+
+# The settings of the systems Sonic agents were trained with; a flag given beside a preset wins.
+PRESETS = {
+    # OpenAI baselines' A2C on the Sonic contest: lr 2e-4, entropy 0.01, value coefficient 0.5
+    # on the squared error (here baseline_cost x 0.5 x the squared error: 1.0), gradients
+    # clipped at 0.5, GAE lambda 0.95.
+    "a2c_sonic": {"algorithm": "a2c", "learning_rate": 2e-4, "value_learning_rate": 2e-4,
+                  "entropy_cost": 0.01, "baseline_cost": 1.0, "max_grad_norm": 0.5,
+                  "gae_lambda": 0.95},
+    # Burda et al. 2018's PPO with RND: 128-step unrolls, 4 epochs of 4 minibatches, clip 0.1,
+    # lr 1e-4, entropy 0.001, extrinsic gamma 0.999, intrinsic 0.99, advantages 2 x extrinsic +
+    # 1 x intrinsic.
+    "ppo_rnd": {"algorithm": "ppo", "rnd_coef": 1.0, "unroll_length": 128, "ppo_epochs": 4,
+                "num_minibatches": 4, "clip_ratio": 0.1, "learning_rate": 1e-4,
+                "value_learning_rate": 1e-4, "entropy_cost": 0.001, "discount": 0.999,
+                "intrinsic_discount": 0.99, "extrinsic_coef": 2.0, "intrinsic_coef": 1.0,
+                "gae_lambda": 0.95, "baseline_cost": 1.0, "max_grad_norm": 0.5},
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,8 @@ from retro_rl import cli
 from retro_rl.envs import games
 from retro_rl.model import folders
 from retro_rl.errors import UserError
-from retro_rl.rl.config import DEFAULT_BIND, FINE_TUNING_DEFAULTS, LearnerConfig
+from retro_rl.rl.config import (ALGORITHMS, DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS,
+                                LearnerConfig)
 
 
 def learner_parser():
@@ -28,6 +29,16 @@ def learner_parser():
     add("--state", default=None,
         help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
              "state of other games); actors sample one per episode. Default: the model's")
+    add("--grayscale", action="store_true",
+        help="from scratch: one grey channel per observation instead of RGB (a model keeps "
+             "its own)")
+    add("--frame_stack", type=int, default=None,
+        help="from scratch: observations stack this many last frames (default 1; a model "
+             "keeps its own)")
+    add("--sticky_action_prob", type=float, default=None,
+        help="chance per frame of repeating the previous frame's buttons, 0.25 the ALE's "
+             "recommendation for Atari games; saved with the model (default: a model's own, "
+             "else 0)")
     add("--reward_scale", type=float, default=None,
         help="multiplies the rewards trained on, saved with the model (default: an RL model's "
              "own, else the game's training default: 0.05 on Airstriker, where a hit scores "
@@ -69,13 +80,23 @@ def learner_parser():
         help="TensorBoard run folder (default: reinforcement_<date-time>; --resume continues "
              "the checkpoint's)")
     add("--seed", type=int, default=0, help="seeds a from-scratch network's initial weights")
+    add("--workers", type=int, default=0,
+        help="the number of workers the run starts (the launcher passes its number of envs): "
+             "a2c and ppo begin their first round once this many have joined; 0 begins with "
+             "the first")
+    add("--preset", default=None, choices=sorted(PRESETS),
+        help="the learner settings of a published system (a2c_sonic: baselines' A2C on the "
+             "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND); flags given beside it win")
     for field in dataclasses.fields(LearnerConfig):
-        default, text = field.default, field.metadata["help"]
-        if field.name in FINE_TUNING_DEFAULTS:  # None: parse_learner_args decides
-            default = None
+        # None: left out, so that parse_learner_args can tell a given flag from a default.
+        text = field.metadata["help"]
+        if field.name in FINE_TUNING_DEFAULTS:
             text += (f" (default: {field.default} from scratch, "
                      f"{FINE_TUNING_DEFAULTS[field.name]} from a --pretrained_model)")
-        add(f"--{field.name}", type=type(field.default), default=default, help=text)
+        else:
+            text += f" (default: {field.default})"
+        add(f"--{field.name}", type=type(field.default), default=None, help=text,
+            choices=ALGORITHMS if field.name == "algorithm" else None)
     return parser
 
 
@@ -114,7 +135,8 @@ def parse_learner_args(argv=None):
     defaults = dict(FINE_TUNING_DEFAULTS) if args.pretrained_model != "none" else {}
     if defaults and _has_cloned_critic(args.workspace_path, args.pretrained_model):
         defaults["value_warmup_updates"] = 0  # its value head already knows the returns
-    config = LearnerConfig(**{**defaults, **given})
+    preset = PRESETS[args.preset] if args.preset else {}
+    config = LearnerConfig(**{**defaults, **preset, **given})
     if args.max_episode_steps is not None and args.max_episode_steps < 0:
         raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
     if args.life_loss_penalty is not None and args.life_loss_penalty < 0:
@@ -127,6 +149,8 @@ def parse_learner_args(argv=None):
         raise UserError(f"--demo_start_fraction must be in [0, 1] (got {args.demo_start_fraction})")
     if args.demo_start_fraction > 0 and not args.demo_starts:
         raise UserError("--demo_start_fraction needs --demo_starts: the movies to start along")
+    if args.workers < 0:
+        raise UserError(f"--workers must be at least 0 (got {args.workers})")
     if args.tf_threads < 0:
         raise UserError(f"--tf_threads must be at least 0 (got {args.tf_threads})")
     host, _, port = args.bind.rpartition(":")

@@ -8,6 +8,13 @@ takes every worker whose report has arrived (local ones through shared memory, r
 through gRPC), so the batch grows with the number of workers, and no process but the learner
 holds the network.
 
+Two ways to hand unrolls to the learner. Asynchronous (IMPALA): each finished unroll is queued
+on its own and its worker plays on at once. Synchronous (`synchronous=True`, A2C and PPO): a
+worker whose unroll is full is held, unanswered, until every connected worker's is (and at least
+`round_size` workers have joined); the round's unrolls are queued as one list, and the workers
+act again only after the learner has updated and called `next_round()`, so every action of the
+next round comes from the new weights.
+
 Threads: `start()` runs the loop in a thread of its own; gRPC threads hand remote reports to it
 through `submit`. The learner's training thread takes finished unrolls from `unroll_queue` and
 sets `version` after each update. The forward pass reads the variables the update writes, so an
@@ -61,11 +68,17 @@ class InferenceServer:
     seed + i. queue_size: finished unrolls held before the server waits for the learner (then
     workers wait for their answers: nothing is dropped). local_name: listen for workers on this
     machine at channels.LocalListener(local_name) with `token`; None serves remote workers only.
+    synchronous and round_size: rounds of one unroll from every worker (module docstring).
     """
 
-    def __init__(self, network, spec, seed=0, queue_size=8, local_name=None, token=""):
+    def __init__(self, network, spec, seed=0, queue_size=8, local_name=None, token="",
+                 synchronous=False, round_size=1):
         self.network, self.spec, self.seed, self.token = network, spec, seed, token
-        self.unroll_queue = queue.Queue(maxsize=queue_size)
+        self.synchronous, self.round_size = synchronous, round_size
+        self.unroll_queue = queue.Queue(maxsize=1 if synchronous else queue_size)
+        self._held, self._round = [], []  # synchronous: slots waiting, the round's unrolls
+        self._release = threading.Event()
+        self._joined = 0
         self.version = 0  # of the weights acting now; the learner moves it on
         self.stopping = False
         self.counters = collections.Counter()
@@ -95,6 +108,12 @@ class InferenceServer:
         """Ids of the workers connected now."""
         with self._lock:
             return sorted(self._slots)
+
+    def next_round(self):
+        """Synchronous mode: the learner has updated on the last round; the held workers act
+        again, with the weights there are now."""
+        self._release.set()
+        self._wake()
 
     def request_stop(self):
         """Every later answer says stop; no unroll is queued any more."""
@@ -172,6 +191,7 @@ class InferenceServer:
         with self._lock:
             old = self._slots.get(slot.worker_id)
             self._slots[slot.worker_id] = slot
+        self._joined += 1
         if old is not None:
             self.close_slot(old)  # the same worker again: it restarted
         log.info(f"worker {slot.worker_id} joined ({len(self.workers())} connected, "
@@ -200,6 +220,31 @@ class InferenceServer:
                     ready.append((slot, report))
             if ready:
                 self._serve(ready)
+            if self.synchronous:
+                self._synchronize()
+
+    def _synchronize(self):
+        """Queues a complete round, answers the held workers once the learner moved on, and
+        tells them to stop when the run ends."""
+        held = [slot for slot in self._held if not slot.closed]
+        if self.stopping:
+            for slot in held:
+                slot.reply(0, True)
+            self._held = []
+            return
+        if self._release.is_set():
+            self._release.clear()
+            self._held = []
+            if held:
+                self._act(held, [])
+            return
+        if not self._round or self.unroll_queue.qsize() or self._joined < self.round_size:
+            return
+        with self._lock:
+            waiting = [slot for slot in self._slots.values() if slot not in held]
+        if not waiting:  # every connected worker has finished its unroll
+            self._round, round_ = [], self._round
+            self._queue(round_, len(round_))
 
     def _accept(self):
         accepted = self.listener.accept(self.token, self.spec.obs_shape)
@@ -230,11 +275,29 @@ class InferenceServer:
             for slot, _ in ready:
                 slot.reply(0, True)
             return
-        rows, finished = [], []
+        rows, finished, acting = [], [], []
         for slot, report in ready:
-            finished += self._record_outcome(slot, report, rows)
-            rows.append((slot, "act", report.observation, slot.episode_start, slot.prev_action,
-                         slot.prev_reward, slot.state_h, slot.state_c))
+            done = self._record_outcome(slot, report, rows)
+            finished += done
+            if done and self.synchronous:
+                self._held.append(slot)  # acts in the next round, with the next weights
+            else:
+                acting.append(slot)
+        self._act(acting, rows)
+        for unroll in finished:
+            if self.synchronous:
+                self._round.append(unroll)
+            else:
+                self._queue(unroll)
+
+    def _act(self, slots, rows):
+        """One forward pass: an action for each of `slots` (from the observation its unroll
+        holds at its step), and the truncation values `rows` already asks for."""
+        rows = list(rows) + [
+            (slot, "act", slot.unroll["observations"][slot.t], slot.episode_start,
+             slot.prev_action, slot.prev_reward, slot.state_h, slot.state_c) for slot in slots]
+        if not rows:
+            return
         logits, values, state_h, state_c = self._forward(rows)
         for row, (slot, kind, *_) in enumerate(rows):
             if kind == "act":
@@ -248,12 +311,10 @@ class InferenceServer:
             else:  # kind is the (unroll, step) a truncation value is for
                 unroll, t = kind
                 unroll["truncation_values"][t] = values[row]
-        for slot, _ in ready:
+        for slot in slots:
             slot.reply(slot.action, False)
         self.counters["forward_passes"] += 1
         self.counters["forward_rows"] += len(rows)
-        for unroll in finished:
-            self._queue(unroll)
 
     def _record_outcome(self, slot, report, rows):
         """Writes what the report says about the slot's last action into its unroll, starts the
@@ -312,14 +373,16 @@ class InferenceServer:
             observations, starts, prev_actions, prev_rewards, state)
         return logits.numpy(), values.numpy(), state_h.numpy(), state_c.numpy()
 
-    def _queue(self, unroll):
-        """Queues a finished unroll, waiting while the learner is behind (so are the workers)."""
+    def _queue(self, item, unrolls=1):
+        """Queues a finished unroll (or a round's list of `unrolls`), waiting while the learner
+        is behind (so are the workers)."""
+        steps = unrolls * self.spec.unroll_length
         while not self.stopping:
             try:
-                self.unroll_queue.put(unroll, timeout=_POLL_S)
-                self.counters["unrolls_queued"] += 1
-                self.counters["steps_queued"] += self.spec.unroll_length
+                self.unroll_queue.put(item, timeout=_POLL_S)
+                self.counters["unrolls_queued"] += unrolls
+                self.counters["steps_queued"] += steps
                 return
             except queue.Full:
                 continue
-        self.counters["steps_dropped"] += self.spec.unroll_length
+        self.counters["steps_dropped"] += steps

@@ -2,11 +2,13 @@
 reports.
 
 One process holds the network. Its inference server (inference.py) answers every worker's
-report with an action from a batched forward pass and queues each finished unroll of T agent
-steps; a prefetch thread stacks B of them into a batch while the previous update runs; the main
-thread applies one V-trace gradient step per batch and moves the acting weights' version on.
-When the learner falls behind, the workers wait for their answers: nothing is ever dropped, and
-the frames received, trained on and left over at the end are counted and logged.
+report with an action from a batched forward pass and builds unrolls of T agent steps. IMPALA:
+a prefetch thread stacks any B finished unrolls into a batch while the previous update runs.
+A2C and PPO: a batch is a round of one unroll from every worker, which wait while the learner
+updates (batches.py). The main thread applies the algorithm's update (update.py) to each batch
+and moves the acting weights' version on. When the learner falls behind, the workers wait for
+their answers: nothing is ever dropped, and the frames received, trained on and left over at
+the end are counted and logged.
 
 Files: <workspace>/model/reinforcement_model_<update>/ (start.py), <workspace>/tensorboard/
 <run_name>/ (the step axis is env frames trained on), <workspace>/logs/learner.log.
@@ -15,10 +17,8 @@ Files: <workspace>/model/reinforcement_model_<update>/ (start.py), <workspace>/t
 import dataclasses
 import logging
 import os
-import queue
 import secrets
 import signal
-import threading
 import time
 
 import numpy as np
@@ -28,16 +28,18 @@ from retro_rl import fileio, summaries
 from retro_rl.demos.starts import demonstration_checkpoints, demonstration_paths
 from retro_rl.envs import games
 from retro_rl.errors import UserError
-from retro_rl.model import checkpoints
+from retro_rl.model import checkpoints, folders
 from retro_rl.rl import unroll
+from retro_rl.rl.batches import BatchPrefetcher, Rounds
 from retro_rl.rl.config import RunSettings
 from retro_rl.rl.inference import InferenceServer
+from retro_rl.rl.rnd import RND
 from retro_rl.rl.start import load_start, save_checkpoint
 from retro_rl.rl.transport import LearnerService
-from retro_rl.rl.update import make_optimizer, make_update
+from retro_rl.rl.optimizer import make_optimizer
+from retro_rl.rl.update import make_update
 
 STATUS_EVERY_S = 10.0  # console line and throughput charts
-QUIET_WARNING_S = 60.0  # say so when no unroll has arrived for this long
 log = logging.getLogger("learner")
 # Exit statuses of a run a signal stopped (after its final checkpoint), as a shell reports them.
 STOPPED_STATUS = {"SIGINT": 130, "SIGTERM": 143}
@@ -58,62 +60,6 @@ class StopRequest:
 
     def __bool__(self):
         return self.reason is not None
-
-
-class BatchPrefetcher:
-    """Takes `batch_size` unrolls at a time from `unroll_queue` and stacks them (unroll.stack)
-    in a thread of its own, so that the next batch is ready when an update ends."""
-
-    def __init__(self, unroll_queue, batch_size):
-        self.unroll_queue, self.batch_size = unroll_queue, batch_size
-        self.ready = queue.Queue(maxsize=1)
-        self.taken = self.handed = 0  # unrolls taken from the queue / handed over in batches
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        items, quiet_since = [], time.monotonic()
-        while not self._stop.is_set():
-            try:
-                items.append(self.unroll_queue.get(timeout=0.2))
-                self.taken += 1
-                quiet_since = time.monotonic()
-            except queue.Empty:
-                if time.monotonic() - quiet_since > QUIET_WARNING_S:
-                    log.info(f"no unroll for {QUIET_WARNING_S:.0f} s: are workers running and "
-                             "pointed at this learner?")
-                    quiet_since = time.monotonic()
-                continue
-            if len(items) < self.batch_size:
-                continue
-            batch = (unroll.stack(items), items)
-            while not self._stop.is_set():
-                try:
-                    self.ready.put(batch, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            items = []
-
-    def get(self, stop):
-        """The next (batch, unrolls), or None once `stop` is set."""
-        while not stop:
-            try:
-                batch = self.ready.get(timeout=0.2)
-                self.handed += len(batch[1])
-                return batch
-            except queue.Empty:
-                continue
-        return None
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    @property
-    def held(self):
-        return self.taken - self.handed
 
 
 def report(writer, inference, meta, window, metrics, lag, env_config):
@@ -139,7 +85,9 @@ def report(writer, inference, meta, window, metrics, lag, env_config):
     log.info(f"update {meta['update']} | frames {meta['frames']} (received {received}) | "
              f"{fps:.0f} frames/s | {updates_per_s:.2f} updates/s | return {mean_return} | "
              f"lag {lag:.1f} | batch {batch:.1f} | workers {workers} | "
-             f"loss {metrics['losses/total']:.3f} | entropy {metrics['charts/entropy']:.2f}")
+             f"loss {metrics['losses/total']:.3f} | entropy {metrics['charts/entropy']:.2f}"
+             + (f" | rooms {games.room_count(meta.get('rooms', 0))}"
+                if env_config.game in games.ROOM_VARIABLE else ""))
     return {"time": now, "frames": meta["frames"], "update": meta["update"], "returns": [],
             "passes": counters["forward_passes"], "rows": counters["forward_rows"]}
 
@@ -157,7 +105,31 @@ def write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window
             tf.summary.scalar("charts/level_complete", float(episode["level_complete"]))
             if games.is_sonic(env_config.game):
                 tf.summary.scalar("charts/x_progress", episode["x_progress"])
+            if env_config.game in games.ROOM_VARIABLE:
+                meta["rooms"] = meta.get("rooms", 0) | episode["rooms"]
+                tf.summary.scalar("charts/rooms_visited", games.room_count(episode["rooms"]))
+                tf.summary.scalar("charts/rooms_visited_run", games.room_count(meta["rooms"]))
             window["returns"].append(episode["episode_return"])
+
+
+def start_rnd(args, config, network, env_config, resume_folder):
+    """RND's networks where config.rnd_coef > 0 (None otherwise): a resumed run's own, else new."""
+    if config.rnd_coef <= 0:
+        return None
+    rnd = RND(network.observation_shape, 1 if env_config.grayscale else 3,
+              config.rnd_coef * config.learning_rate, config.intrinsic_discount, seed=args.seed)
+    saved = checkpoints.load_arrays(resume_folder, folders.RND_FILE) if resume_folder else None
+    if saved is not None:
+        try:
+            rnd.load_state(saved)
+        except (KeyError, ValueError) as error:
+            raise UserError(f"{os.path.join(resume_folder, folders.RND_FILE)} does not fit "
+                            f"({error}); resume without --rnd_coef or from another "
+                            "checkpoint") from None
+        log.info(f"RND continues from {resume_folder}")
+    elif resume_folder:
+        log.info(f"{resume_folder} has no RND state: its predictor starts afresh")
+    return rnd
 
 
 def train(args, config, device):
@@ -177,13 +149,16 @@ def train(args, config, device):
     if meta["resume_folder"]:
         checkpoints.load_optimizer_state(meta["resume_folder"], optimizer,
                                          network.trainable_variables)
-    update = make_update(network, optimizer, config, anchor)
+    rnd = start_rnd(args, config, network, env_config, meta["resume_folder"])
+    update = make_update(network, optimizer, config, anchor, rnd, seed=args.seed)
     frames_per_unroll = config.unroll_length * env_config.frame_skip
     spec = unroll.UnrollSpec(config.unroll_length, network.observation_shape,
                              network.config.num_actions, network.config.lstm_units)
     token = secrets.token_hex(8)
+    synchronous = config.algorithm != "impala"
     inference = InferenceServer(network, spec, seed=args.seed, queue_size=config.batch_size,
-                                local_name=f"{os.getpid()}-{token}", token=token)
+                                local_name=f"{os.getpid()}-{token}", token=token,
+                                synchronous=synchronous, round_size=max(args.workers, 1))
     inference.version = meta["update"]
     settings = RunSettings(env_config, tuple(states), network.observation_shape,
                            inference.local_address, token, args.demo_start_fraction)
@@ -195,7 +170,8 @@ def train(args, config, device):
         raise UserError(f"cannot listen on {args.bind}: the port is in use or the address is "
                         "not this machine's; choose another with --bind HOST:PORT") from None
     inference.start()
-    prefetcher = BatchPrefetcher(inference.unroll_queue, config.batch_size)
+    batches = Rounds(inference) if synchronous else BatchPrefetcher(inference.unroll_queue,
+                                                                    config.batch_size)
     writer = tf.summary.create_file_writer(
         os.path.join(args.workspace_path, "tensorboard", meta["run_name"]))
     with writer.as_default():
@@ -204,7 +180,8 @@ def train(args, config, device):
             "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
             "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
             **dataclasses.asdict(config)}, step=meta["frames"])
-    log.info(f"training {env_config.game} {states} on the {device}; start: "
+    log.info(f"{config.algorithm}{' + RND' if rnd else ''}: training {env_config.game} "
+             f"{states} on the {device}; start: "
              f"{meta['resume_folder'] or meta['pretrained'] or 'from scratch'}; "
              f"TensorBoard run {meta['run_name']}")
     log.info(f"listening on {service.address}")
@@ -214,7 +191,7 @@ def train(args, config, device):
               "returns": [], "passes": 0, "rows": 0}
     try:
         while meta["frames"] < config.total_frames and not stop:
-            taken = prefetcher.get(stop)
+            taken = batches.get(stop)
             if taken is None:
                 break
             batch, unrolls = taken
@@ -227,12 +204,13 @@ def train(args, config, device):
                 log.warning(f"warning: update {meta['update'] + 1} skipped: its loss or "
                             f"gradients are not finite ({skipped} so far)")
             meta["update"] += 1
-            meta["frames"] += config.batch_size * frames_per_unroll
+            meta["frames"] += len(unrolls) * frames_per_unroll
             inference.version = meta["update"]
+            batches.updated()
             write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window)
             if meta["update"] % config.save_every == 0:
                 saved_update = meta["update"]
-                save_checkpoint(args, network, env_config, optimizer, meta, states, config)
+                save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
             if first_update:  # throughput counts from here, after waiting and compiling
                 window.update(time=time.monotonic(), frames=meta["frames"], update=meta["update"])
                 first_update = False
@@ -243,19 +221,19 @@ def train(args, config, device):
         if not first_update and meta["update"] > window["update"]:
             report(writer, inference, meta, window, metrics, lag, env_config)
         if saved_update != meta["update"]:
-            save_checkpoint(args, network, env_config, optimizer, meta, states, config)
+            save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
         # Workers learn of the stop with their next answer and leave.
         deadline = time.monotonic() + 10.0
         while inference.workers() and time.monotonic() < deadline:
             time.sleep(0.1)
-        prefetcher.close()
+        batches.close()
         service.close()
         inference.close()
         writer.close()
         received = inference.counters["steps_queued"] * env_config.frame_skip
-        left_over = (prefetcher.held + inference.unroll_queue.qsize()) * frames_per_unroll
-        log.info(f"frames received {received}, trained on {meta['frames'] - start_frames}, not "
-                 f"trained on {left_over} (the run ended with them queued)")
+        trained = meta["frames"] - start_frames
+        log.info(f"frames received {received}, trained on {trained}, not trained on "
+                 f"{received - trained} (the run ended with them queued)")
     log.info(f"done: {meta['update']} updates, {meta['frames']} frames"
              + (f" (stopped by {stop.reason})" if stop else ""))
     return STOPPED_STATUS.get(stop.reason, 0)

@@ -16,9 +16,15 @@ from retro_rl.envs import EnvConfig, games
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.model.config import NetworkConfig
-from retro_rl.model.network import create_network
+from retro_rl.model.network import create_network, with_intrinsic_head
 
 log = logging.getLogger("learner")
+
+
+def observation_flags(args):
+    """The observation settings given on the command line, for a network made from scratch."""
+    given = {"grayscale": args.grayscale or None, "frame_stack": args.frame_stack}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def load_start(args, config):
@@ -56,14 +62,24 @@ def load_start(args, config):
         states = games.resolve_states(env_config.game, args.state, env_config.state)
     else:
         game = games.resolve_game(args.game or games.DEFAULT_GAME)
-        env_config = EnvConfig(game=game)
+        env_config = EnvConfig(game=game, **observation_flags(args))
         states = games.resolve_states(game, args.state, None)
-        network = create_network(NetworkConfig(num_actions=env_config.num_actions),
+        network = create_network(NetworkConfig(num_actions=env_config.num_actions,
+                                               intrinsic_value=config.rnd_coef > 0),
                                  env_config.observation_shape, seed=args.seed)
+    if meta["update"] or meta["pretrained"]:
+        differ = [f"--{name} {value}" for name, value in
+                  observation_flags(args).items() if getattr(env_config, name) != value]
+        if differ:
+            raise UserError(f"{', '.join(differ)}: the model sees other observations; these "
+                            "flags are for a run from scratch")
     if args.game and games.resolve_game(args.game) != env_config.game:
         raise UserError(f"--game {args.game} differs from the model's game {env_config.game}; "
                         "a model plays the game it was trained on")
     games.check_rom(env_config.game)
+    if config.rnd_coef > 0 and network.intrinsic_value_head is None:
+        network = with_intrinsic_head(network, seed=args.seed)
+        log.info("RND: the model gets an intrinsic value head (new, untrained)")
     env_config = env_config.replace(state=states[0])
     # What is trained on: the flags, else an RL model's own settings, else the game's training
     # defaults (a cloned model never trained on rewards, so its settings were never chosen).
@@ -71,7 +87,7 @@ def load_start(args, config):
         env_config = env_config.with_training_defaults()
     flags = {"reward_scale": args.reward_scale, "life_loss_penalty": args.life_loss_penalty,
              "max_episode_steps": args.max_episode_steps, "level_end": args.level_end,
-             "stall_steps": args.stall_steps}
+             "stall_steps": args.stall_steps, "sticky_action_prob": args.sticky_action_prob}
     given = {name: value for name, value in flags.items() if value is not None}
     if given.get("max_episode_steps") == 0:
         given["max_episode_steps"] = None  # no limit
@@ -88,16 +104,17 @@ def load_start(args, config):
     return network, env_config, states, meta, anchor
 
 
-def save_checkpoint(args, network, env_config, optimizer, meta, states, config):
-    """Writes reinforcement_model_<update>; weights that are not finite stop the run with the
-    newest good checkpoint left as it is."""
+def save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd=None):
+    """Writes reinforcement_model_<update> (with RND's state where `rnd` is given); weights that
+    are not finite stop the run with the newest good checkpoint left as it is."""
     path = folders.checkpoint_path(args.workspace_path, folders.REINFORCEMENT_PREFIX,
                                    meta["update"])
     try:
         checkpoints.save_model(path, network, env_config, optimizer=optimizer, metadata={
             "kind": "reinforcement", "update": meta["update"], "frames": meta["frames"],
             "pretrained": meta["pretrained"], "states": states, "run_name": meta["run_name"],
-            "learner": dataclasses.asdict(config)})
+            "learner": dataclasses.asdict(config)},
+            arrays={folders.RND_FILE: rnd.state()} if rnd is not None else None)
     except checkpoints.NonFiniteWeights:
         newest = folders.newest_checkpoint(args.workspace_path, folders.REINFORCEMENT_PREFIX)
         raise UserError(f"the weights hold NaN or infinity at update {meta['update']}; no "

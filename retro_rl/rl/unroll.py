@@ -50,7 +50,7 @@ FIELDS = (
 )
 FIELD_NAMES = tuple(field.name for field in FIELDS)
 # Statistics of each episode that finished inside an unroll, beside the arrays.
-EPISODE_FIELDS = ("episode_return", "length", "frames", "x_progress", "level_complete")
+EPISODE_FIELDS = ("episode_return", "length", "frames", "x_progress", "level_complete", "rooms")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +91,23 @@ class UnrollSpec:
         return unroll
 
 
+# The batch's arrays with a time axis first ([T(+1), B, ...]); the learner adds RND's rewards.
+TIME_MAJOR = frozenset([field.name for field in FIELDS if field.shape.startswith("T")]
+                       + ["intrinsic_rewards"])
+
+
 def stack(unrolls):
     """Unrolls -> one time-major batch of numpy arrays: fields with a time axis become
-    [T(+1), B, ...], the others (initial state, last action and reward) [B, ...]."""
-    return {field.name: np.stack([unroll[field.name] for unroll in unrolls],
-                                 axis=1 if field.shape.startswith("T") else 0)
-            for field in FIELDS}
+    [T(+1), B, ...], the others (initial state, last action and reward) [B, ...]; "worker_id"
+    [B] says whose each column is (-1 where an unroll does not say)."""
+    batch = {field.name: np.stack([unroll[field.name] for unroll in unrolls],
+                                  axis=1 if field.name in TIME_MAJOR else 0)
+             for field in FIELDS}
+    batch["worker_id"] = np.array([unroll.get("worker_id", -1) for unroll in unrolls], np.int64)
+    return batch
+
+
+def select(batch, columns):
+    """The batch's columns (unrolls) `columns`, an index array, in that order."""
+    return {name: value[:, columns] if name in TIME_MAJOR else value[columns]
+            for name, value in batch.items()}

@@ -67,12 +67,24 @@ def tensorboard_tags(workspace):
     return tags
 
 
+ALGORITHM_RUNS = {
+    "impala": ([], {"vtrace/explained_variance"}),
+    "a2c": (["--algorithm", "a2c"], {"gae/explained_variance"}),
+    # The preset's 128-step unrolls give way to the flag beside it.
+    "ppo": (["--preset", "ppo_rnd"], {"gae/explained_variance", "ppo/approx_kl",
+                                      "ppo/clip_fraction", "rnd/intrinsic_reward",
+                                      "rnd/predictor_loss"}),
+}
+
+
 @pytest.mark.slow
-def test_launcher_trains_from_scratch_and_saves_a_model_evaluation_loads(tmp_path):
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHM_RUNS))
+def test_launcher_trains_from_scratch_and_saves_a_model_evaluation_loads(tmp_path, algorithm):
+    flags, charts = ALGORITHM_RUNS[algorithm]
     with processes() as start:
         launcher = start([str(ROOT / "run_reinforcement_learning.sh"), "2", "0", "none",
                           "--total_frames", "1600", "--workspace_path", str(tmp_path),
-                          *SMALL_RUN], tmp_path / "launcher.out")
+                          *SMALL_RUN, *flags], tmp_path / "launcher.out")
         status = launcher.wait(timeout=300)
         output = (tmp_path / "launcher.out").read_text()
         assert status == 0, output
@@ -82,12 +94,18 @@ def test_launcher_trains_from_scratch_and_saves_a_model_evaluation_loads(tmp_pat
     network, env_config, config = checkpoints.load_model(str(folder))
     assert (config["kind"], config["update"], config["frames"]) == ("reinforcement", 20, 1600)
     assert config["pretrained"] is None
+    assert (config["learner"]["algorithm"], config["learner"]["unroll_length"]) == (algorithm, 10)
     # From scratch on the default game: its training defaults, saved with the model.
     assert env_config == EnvConfig(state=None, **games.TRAINING_DEFAULTS[games.DEFAULT_GAME])
     assert network.observation_shape == (84, 84, 3)
     assert {"losses/policy", "losses/value", "losses/entropy", "charts/fps",
-            "charts/policy_lag", "vtrace/explained_variance", "settings"} <= tensorboard_tags(
-        tmp_path)
+            "charts/policy_lag", "settings"} | charts <= tensorboard_tags(tmp_path)
+    assert (folder / folders.RND_FILE).is_file() == (algorithm == "ppo")
+    assert (network.intrinsic_value_head is not None) == (algorithm == "ppo")
+    if algorithm != "impala":  # synchronous: every update's unrolls come from its weights
+        lags = [line.split("| lag ")[1].split()[0] for line in output.splitlines()
+                if "| lag " in line]
+        assert lags and set(lags) == {"0.0"}, output
     for actor_id in (0, 1):
         log = (tmp_path / "logs" / f"actor_{actor_id}.log").read_text()
         assert "the learner says the run is over" in log, log

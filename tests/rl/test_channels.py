@@ -13,7 +13,7 @@ from retro_rl.rl.channels import (MAX_ABS_REWARD, ConnectionLost, LocalChannel, 
 
 SHAPE = (8, 10, 3)
 EPISODE = {"episode_return": 12.5, "length": 40, "frames": 160, "x_progress": 0.25,
-           "level_complete": True}
+           "level_complete": True, "rooms": 0b10110}
 
 
 def observation(seed=0):

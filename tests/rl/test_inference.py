@@ -16,7 +16,7 @@ from retro_rl.rl import transport, unroll
 from retro_rl.rl.channels import ConnectionLost, LocalChannel, StepReport
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.unroll import UnrollSpec
-from retro_rl.rl.update import unroll_network
+from retro_rl.rl.losses import unroll_network
 from retro_rl.rl.worker import Player
 
 OBS_SHAPE = (36, 36, 3)
@@ -50,7 +50,7 @@ def scripted_worker(channel, observations, rewards, ends, actions):
         actions.append(action)
         done = bool(ends[step])
         episode = {"episode_return": 1.0, "length": 3, "frames": 12, "x_progress": 0.0,
-                   "level_complete": False} if done else None
+                   "level_complete": False, "rooms": 0} if done else None
         report = StepReport(observations[step], float(rewards[step]), done, done, None, episode)
     actions.append(channel.step(report)[0])  # the last report: its step completes an unroll
     channel.close()

@@ -13,7 +13,8 @@ from retro_rl.model.network import create_network
 from retro_rl.rl import start, unroll
 from retro_rl.rl.config import FINE_TUNING_DEFAULTS, LearnerConfig
 from retro_rl.rl.flags import parse_learner_args
-from retro_rl.rl.update import make_optimizer, make_update
+from retro_rl.rl.optimizer import make_optimizer
+from retro_rl.rl.update import make_update
 from tests.rl.test_update import OBS_SHAPE, SPEC6, TINY
 from tests.rl.unrolls import make_unroll
 from tests.support import run_command

@@ -67,7 +67,7 @@ def test_decode_rejects_lying_tensors():
 
 def test_a_step_round_trips_through_its_message():
     episode = {"episode_return": 1e3, "length": 9, "frames": 36, "x_progress": 0.5,
-               "level_complete": True}
+               "level_complete": True, "rooms": 1 << 63 - 1}
     for report in [StepReport(observation(), first=True),
                    StepReport(observation(1), 0.25, True, False, observation(2), episode)]:
         message = learner_pb2.Step.FromString(

@@ -10,7 +10,9 @@ from retro_rl.model.network import create_network
 from retro_rl.rl import unroll
 from retro_rl.rl.config import LearnerConfig
 from retro_rl.rl.unroll import FIELD_NAMES, UnrollSpec
-from retro_rl.rl.update import make_optimizer, make_update, unroll_network
+from retro_rl.rl.losses import unroll_network
+from retro_rl.rl.optimizer import make_optimizer
+from retro_rl.rl.update import make_update
 from tests.rl.unrolls import make_unroll
 
 OBS_SHAPE = (36, 36, 3)
@@ -61,7 +63,7 @@ def test_the_value_head_steps_at_its_own_learning_rate():
 def test_stacked_batch_is_time_major():
     unrolls = [make_unroll(SPEC6, seed) for seed in range(3)]
     batch = unroll.stack(unrolls)
-    assert set(batch) == set(FIELD_NAMES)
+    assert set(batch) == set(FIELD_NAMES) | {"worker_id"}
     assert batch["observations"].shape == (7, 3, *OBS_SHAPE)
     assert batch["behaviour_logits"].shape == (6, 3, NUM_ACTIONS)
     assert batch["initial_state_h"].shape == (3, TINY.lstm_units)
