@@ -1,0 +1,159 @@
+"""The Ray actors that hold a run's processes: the learner (learner.py, as a child process) and
+the environment workers (rl/worker.py's loop, in the actor's own process).
+
+Ray places them and restarts a worker that dies; the data still goes over the project's own
+transport (shared memory on the learner's node, gRPC elsewhere). Each keeps its log lines for
+the launcher, which writes them to <workspace>/logs/ on the head node.
+"""
+
+import collections
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import ray
+
+from retro_rl.errors import UserError
+from retro_rl.logs import DATE_FORMAT, FORMAT
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LISTENING = "listening on "
+
+
+class LineBuffer(logging.Handler):
+    """A logging handler, or a pipe's reader, that keeps lines until they are taken."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+        self.lines = collections.deque(maxlen=100_000)
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+    def take(self):
+        taken = []
+        while self.lines:
+            taken.append(self.lines.popleft())
+        return taken
+
+
+def node_and_pid():
+    return ray.get_runtime_context().get_node_id(), os.getpid()
+
+
+def node_address():
+    """The address this node joined the cluster with."""
+    here = ray.get_runtime_context().get_node_id()
+    return next(node["NodeManagerAddress"] for node in ray.nodes() if node["NodeID"] == here)
+
+
+@ray.remote
+def rom_problem(game):
+    """On the node this runs on: None when `game`'s ROM is imported, else the one-line reason."""
+    from retro_rl.envs import games
+
+    try:
+        games.check_rom(game)
+    except UserError as error:
+        return str(error)
+    return None
+
+
+@ray.remote(max_concurrency=4)
+class LearnerProcess:
+    """learner.py as a child process of this actor, with `flags`; it binds to `host` (None:
+    the address this node joined the cluster with) on a free port, unless the flags bind it;
+    address() returns where."""
+
+    def __init__(self, flags, host=None):
+        self.output = LineBuffer()
+        self.host = host or node_address()
+        if not any(flag == "--bind" or flag.startswith("--bind=") for flag in flags):
+            flags = [*flags, "--bind", f"{self.host}:0"]
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "learner.py"), *flags], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.listening = threading.Event()
+        self.bound = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            line = line.rstrip("\n")
+            if self.bound is None and LISTENING in line:
+                self.bound = line.split(LISTENING, 1)[1].strip()
+                self.listening.set()
+            self.output.lines.append(line)
+        self.listening.set()  # it ended without listening
+
+    def address(self, timeout_s=600.0):
+        """HOST:PORT workers connect to, or None when the learner stopped first."""
+        self.listening.wait(timeout_s)
+        if self.bound is None:
+            return None
+        host, port = self.bound.rsplit(":", 1)
+        return f"{self.host if host in ('0.0.0.0', '') else host}:{port}"
+
+    def where(self):
+        return node_and_pid()
+
+    def lines(self):
+        return self.output.take()
+
+    def poll(self):
+        """The learner's exit status, or None while it runs."""
+        return self.process.poll()
+
+    def stop(self, timeout_s=300.0):
+        """SIGTERM (a final checkpoint, workers told to stop), then its exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+@ray.remote(max_concurrency=2)
+class EnvWorker:
+    """One environment worker; Ray restarts the actor (this constructor again) when it dies."""
+
+    def __init__(self, worker_id, seed, connect_timeout_s):
+        self.worker_id, self.seed, self.connect_timeout_s = worker_id, seed, connect_timeout_s
+        self.output = LineBuffer()
+        root = logging.getLogger()
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        root.addHandler(self.output)
+        root.setLevel(logging.INFO)
+        self.log = logging.getLogger(f"actor_{worker_id}")
+        self.log.info(f"worker {worker_id} started on node {node_and_pid()[0][:8]}, "
+                      f"process {os.getpid()}")
+
+    def run(self, learner_address):
+        """Plays until the learner says the run is over (returns None), or returns the one-line
+        error that stopped it."""
+        from retro_rl.rl.worker import run_worker
+
+        try:
+            run_worker(learner_address, self.worker_id, self.seed, self.connect_timeout_s)
+        except UserError as error:
+            self.log.error(f"error: {error}")
+            return str(error)
+        return None
+
+    def where(self):
+        return node_and_pid()
+
+    def lines(self):
+        return self.output.take()
+
+    def ping(self):
+        return time.time()

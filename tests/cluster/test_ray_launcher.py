@@ -1,0 +1,88 @@
+"""run_on_ray.py on local Ray clusters (this machine): a run end to end with a worker killed and
+restarted by Ray, and a node without the ROM."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from ray.cluster_utils import Cluster
+
+from retro_rl.model import checkpoints
+from tests.support import ROOT, assert_one_line_error, run_command
+
+SMALL_RUN = ["--unroll_length", "10", "--batch_size", "2"]
+pytestmark = pytest.mark.slow
+
+
+def read(path):
+    return path.read_text() if path.exists() else ""
+
+
+def wait_for(condition, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def test_a_killed_worker_is_restarted_and_the_run_ends_with_a_model_evaluation_loads(tmp_path):
+    total = 16_000  # 200 updates of 2 x 10 steps x 4 frames
+    launcher = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_on_ray.py"), "2", "0", "none", "--total_frames",
+         str(total), "--workspace_path", str(tmp_path), *SMALL_RUN],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        start_new_session=True)
+    worker_log, learner_log = tmp_path / "logs" / "actor_1.log", tmp_path / "logs" / "learner.log"
+    try:
+        wait_for(lambda: "playing Airstriker" in read(worker_log), 240, "worker 1 to play")
+        pid = int(re.search(r"worker 1 started on node \w+, process (\d+)",
+                            read(worker_log)).group(1))
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: read(learner_log).count("worker 1 joined") >= 2, 180,
+                 "the restarted worker to reconnect")
+        output, _ = launcher.communicate(timeout=600)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+    assert launcher.returncode == 0, output[-3000:]
+    assert "(a local cluster); the ROM for Airstriker-Genesis-v0 is on each" in output
+    assert f"done: 200 updates, {total} frames" in output
+    restarted = re.findall(r"worker 1 started on node \w+, process (\d+)", read(worker_log))
+    assert len(restarted) == 2 and int(restarted[1]) != pid
+    assert "died; restarted by Ray" in read(worker_log)
+    for worker_id in (0, 1):  # the workers' logs, written by the launcher on this node
+        assert "the learner says the run is over" in read(
+            tmp_path / "logs" / f"actor_{worker_id}.log")
+    assert "listening on 127.0.0.1:" in read(learner_log)
+    _, env_config, config = checkpoints.load_model(tmp_path / "model" / "reinforcement_model_200")
+    assert config["frames"] == total and env_config.game == "Airstriker-Genesis-v0"
+    evaluation = run_command("run_evaluation.py", "--workspace_path", tmp_path, "--model_name",
+                             "reinforcement_model_200", "--episodes", "1", "--max_steps", "30",
+                             timeout=240)
+    assert evaluation.returncode == 0, evaluation.stderr[-3000:]
+
+
+def test_a_node_without_the_rom_stops_the_run_before_training(tmp_path):
+    empty = tmp_path / "retro_data"  # stable-retro's data folder without any game in it
+    (empty / "stable").mkdir(parents=True)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        hidden = cluster.add_node(num_cpus=1, env_vars={"RETRO_DATA_PATH": str(empty)})
+        cluster.wait_for_nodes()
+        result = run_command("run_on_ray.py", "1", "0", "none", "--address", cluster.address,
+                             "--workspace_path", tmp_path, *SMALL_RUN, timeout=300)
+    finally:
+        cluster.shutdown()
+    # Only the node without it is named (both have this machine's address; the id tells).
+    assert_one_line_error(result, "ROM for Airstriker-Genesis-v0 is not imported on ",
+                          f"(node {hidden.node_id[:8]})", "python -m stable_retro.import")
+    assert "), " not in result.stderr
+    # Stopped before the learner started: nothing trained, nothing written.
+    assert not (tmp_path / "model").exists()
