@@ -16,7 +16,7 @@ from retro_rl import cli
 from retro_rl.demos import movies
 from retro_rl.demos.parsing import parse_movies
 from retro_rl.demos.replay import projection_stats
-from retro_rl.envs import add_observation_flags
+from retro_rl.envs import add_observation_flags, games
 from retro_rl.errors import UserError
 
 
@@ -36,19 +36,22 @@ def build_parser():
     return parser
 
 
-def print_statistics(replay_path, action_set="full"):
-    """Prints, per movie, its frames and how they map onto `action_set`; then the combinations
-    that needed projection. Needs no ROM. Returns ({movie stem: projection_stats}, errors)."""
+def print_statistics(replay_path, action_set=None):
+    """Prints, per movie, its frames and how they map onto `action_set` (None: the movie's
+    platform's table); then the combinations that needed projection. Needs no ROM. Returns
+    ({movie stem: projection_stats}, errors)."""
     paths, problems = movies.find_some_movies(replay_path)
     errors = [f"{path}: {reason}" for path, reason in problems]
-    stats = {}
+    stats, tables = {}, set()
     for path in paths:
         try:
             inputs = movies.read_movie(path)
         except UserError as problem:
             errors.append(str(problem))
             continue
-        stats[path.stem] = dict(projection_stats(inputs.pads, action_set), game=inputs.game)
+        table = action_set or games.default_action_set(inputs.game)
+        tables.add(table)
+        stats[path.stem] = dict(projection_stats(inputs.pads, table), game=inputs.game)
     for message in errors:
         print(f"error: {message}", file=sys.stderr)
     # A movie's first step is the reset frame; the frames after it are the ones played.
@@ -68,7 +71,8 @@ def print_statistics(replay_path, action_set="full"):
     print(f"{'total: ' + str(len(stats)) + ' movies':<58} {frames + len(stats):>11} {frames:>7} "
           f"{len(combinations):>6} {projected:>9} {1 - projected / max(frames, 1):>7.2%}")
     if projected_to:
-        print(f"\n{'combination not in the ' + action_set + ' table':<40} {'frames':>8}  action")
+        print(f"\n{'combination not in the ' + '/'.join(sorted(tables)) + ' table':<40} "
+              f"{'frames':>8}  action")
         for name in sorted(projected_to, key=lambda name: -combinations[name]):
             print(f"{name:<40} {combinations[name]:>8}  {projected_to[name]}")
     return stats, errors

@@ -12,7 +12,7 @@ import pytest
 from ray.cluster_utils import Cluster
 
 from retro_rl.model import checkpoints
-from tests.support import ROOT, assert_one_line_error, run_command
+from tests.support import ROOT, assert_one_line_error, error_lines, run_command
 
 SMALL_RUN = ["--unroll_length", "10", "--batch_size", "2"]
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def wait_for(condition, timeout_s, what):
 
 
 def test_a_killed_worker_is_restarted_and_the_run_ends_with_a_model_evaluation_loads(tmp_path):
-    total = 16_000  # 200 updates of 2 x 10 steps x 4 frames
+    total = 8_000  # 100 updates of 2 x 10 steps x 4 frames
     launcher = subprocess.Popen(
         [sys.executable, str(ROOT / "run_on_ray.py"), "2", "0", "none", "--total_frames",
          str(total), "--workspace_path", str(tmp_path), *SMALL_RUN],
@@ -53,7 +53,7 @@ def test_a_killed_worker_is_restarted_and_the_run_ends_with_a_model_evaluation_l
             launcher.wait()
     assert launcher.returncode == 0, output[-3000:]
     assert "(a local cluster); the ROM for Airstriker-Genesis-v0 is on each" in output
-    assert f"done: 200 updates, {total} frames" in output
+    assert f"done: 100 updates, {total} frames" in output
     restarted = re.findall(r"worker 1 started on node \w+, process (\d+)", read(worker_log))
     assert len(restarted) == 2 and int(restarted[1]) != pid
     assert "died; restarted by Ray" in read(worker_log)
@@ -61,10 +61,10 @@ def test_a_killed_worker_is_restarted_and_the_run_ends_with_a_model_evaluation_l
         assert "the learner says the run is over" in read(
             tmp_path / "logs" / f"actor_{worker_id}.log")
     assert "listening on 127.0.0.1:" in read(learner_log)
-    _, env_config, config = checkpoints.load_model(tmp_path / "model" / "reinforcement_model_200")
+    _, env_config, config = checkpoints.load_model(tmp_path / "model" / "reinforcement_model_100")
     assert config["frames"] == total and env_config.game == "Airstriker-Genesis-v0"
     evaluation = run_command("run_evaluation.py", "--workspace_path", tmp_path, "--model_name",
-                             "reinforcement_model_200", "--episodes", "1", "--max_steps", "30",
+                             "reinforcement_model_100", "--episodes", "1", "--max_steps", "30",
                              timeout=240)
     assert evaluation.returncode == 0, evaluation.stderr[-3000:]
 
@@ -83,6 +83,7 @@ def test_a_node_without_the_rom_stops_the_run_before_training(tmp_path):
     # Only the node without it is named (both have this machine's address; the id tells).
     assert_one_line_error(result, "ROM for Airstriker-Genesis-v0 is not imported on ",
                           f"(node {hidden.node_id[:8]})", "python -m stable_retro.import")
-    assert "), " not in result.stderr
+    (line,) = error_lines(result)
+    assert line.count("(node ") == 1, line
     # Stopped before the learner started: nothing trained, nothing written.
     assert not (tmp_path / "model").exists()
