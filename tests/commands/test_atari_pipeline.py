@@ -68,6 +68,10 @@ def test_pong_from_movies_to_a_fine_tuned_model(tmp_path):
         capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert launcher.returncode == 0, launcher.stdout[-3000:] + launcher.stderr[-3000:]
     assert "done: 10 updates, 400 frames" in launcher.stdout
+    # Synchronous: every update's unrolls were played with its own weights.
+    lags = {line.split("| lag ")[1].split()[0] for line in launcher.stdout.splitlines()
+            if "| lag " in line}
+    assert lags == {"0.0"}, launcher.stdout
     _, tuned_config, saved = checkpoints.load_model(tmp_path / "model" / "reinforcement_model_10")
     assert tuned_config.game == PONG and saved["learner"]["algorithm"] == "a2c"
     assert evaluate(tmp_path, "reinforcement_model_10")

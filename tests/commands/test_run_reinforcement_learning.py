@@ -67,9 +67,9 @@ def tensorboard_tags(workspace):
     return tags
 
 
+# a2c runs end to end in tests/commands/test_atari_pipeline.py.
 ALGORITHM_RUNS = {
     "impala": ([], {"vtrace/explained_variance"}),
-    "a2c": (["--algorithm", "a2c"], {"gae/explained_variance"}),
     # The preset's 128-step unrolls give way to the flag beside it.
     "ppo": (["--preset", "ppo_rnd"], {"gae/explained_variance", "ppo/approx_kl",
                                       "ppo/clip_fraction", "rnd/intrinsic_reward",
