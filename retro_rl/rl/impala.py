@@ -72,8 +72,7 @@ def make_vtrace_update(network, optimizer, config, anchor=None, rnd=None):
     def update(batch, train_policy=True):
         inputs = None
         if rnd is not None:
-            rewards, inputs = rnd.intrinsic_rewards(batch, batch["worker_id"])
-            batch = {**batch, "intrinsic_rewards": rewards}
+            batch, inputs = rnd.add_intrinsic_rewards(batch)
         metrics = {name: float(value)
                    for name, value in compiled_update(batch, bool(train_policy)).items()}
         if rnd is not None:

@@ -117,8 +117,7 @@ def make_onpolicy_update(network, optimizer, config, anchor=None, rnd=None, seed
     def update(batch, train_policy=True):
         inputs = None
         if rnd is not None:
-            rewards, inputs = rnd.intrinsic_rewards(batch, batch["worker_id"])
-            batch = {**batch, "intrinsic_rewards": rewards}
+            batch, inputs = rnd.add_intrinsic_rewards(batch)
         train_policy = bool(train_policy)
         collected, predictor_losses = [], []
         if ppo:

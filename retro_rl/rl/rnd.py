@@ -135,6 +135,12 @@ class RND:
         self.return_stats.update(returns)
         return (errors / (float(self.return_stats.std) + 1e-8)).astype(np.float32), inputs
 
+    def add_intrinsic_rewards(self, batch):
+        """intrinsic_rewards for a stacked batch (unroll.stack, whose "worker_id" says whose
+        each column is): (the batch with "intrinsic_rewards" [T, B], the predictor inputs)."""
+        rewards, inputs = self.intrinsic_rewards(batch, batch["worker_id"])
+        return {**batch, "intrinsic_rewards": rewards}, inputs
+
     def train(self, inputs):
         """One Adam step of the predictor on inputs [..., H, W, 1]; returns its loss before it."""
         return float(self._train(inputs.reshape(-1, *inputs.shape[-3:])))
