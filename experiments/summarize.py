@@ -1,44 +1,42 @@
-"""The results of experiments/airstriker.sh: the table, with 95% bootstrap intervals, and the
-learning curves.
+"""The learning benchmark's results: from the stages' outputs to one small JSON per run
+(`collect`), and from those to the table, with 95% bootstrap intervals, and the curves with a
+band over the seeds (`summarize`).
 
-    python experiments/summarize.py runs/airstriker
+    python experiments/summarize.py experiments/results/full
 
-Reads each stage's results/evaluation.json (run_evaluation.py reports, each with the random
-baseline on the same episodes), the demonstrations' demos.json (with the best known score) and
-the RL runs' TensorBoard events. Writes <run>/results.md (printed too) and <run>/image/:
-airstriker_rl_return.png (episodic return against env frames), airstriker_ablations.png (each
-change taken back, against the full run, at equal frames) and a copy of the behaviour-cloning
-curves, airstriker_supervised_learning.png.
+Writes <results>/results.md (printed too) and <results>/airstriker_*.png. Every policy's
+episodes are the same (seeds 0.., the same step limit), so two rows compare episode by episode:
+intervals pool the seeds' episodes and resample episodes within each seed.
 """
 
 import json
-import os
 import pathlib
-import shutil
 import sys
+import warnings
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from retro_rl.runtime import start_tensorflow  # noqa: E402
+import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEMOS = ROOT / "demos" / "Airstriker-Genesis-v0" / "demos.json"
-STAGES = (("sl", "evaluation", "behaviour cloning (SL), with its cloned critic"),
-          ("rl_from_sl", "evaluation", "IMPALA from SL, an hour's frames"),
-          ("rl_from_scratch", "evaluation", "IMPALA from scratch, the same frames"))
-ABLATIONS = (("rl_from_sl", "short", "IMPALA from SL, everything"),
-             ("without_level_end", "evaluation", "... without the level's end"),
-             ("without_cloned_critic", "evaluation", "... without the cloned critic"),
-             ("without_demo_starts", "evaluation", "... without demonstration starts"))
 RESAMPLES = 10_000
+CURVE_POINTS = 60  # points of each run's stored curve
+FINAL_SHARE = 0.1  # the final mean actors' return: episodes of the run's last tenth of frames
+ROWS = {  # row: its label in the table, in the table's order
+    "random": "random policy",
+    "clone": "behaviour cloning (SL defaults, cloned critic)",
+    "finetune": "IMPALA fine-tuned from the clone (level end, cloned critic, demo starts)",
+    "impala": "IMPALA from scratch",
+    "a2c": "A2C from scratch (a2c_sonic)",
+    "ppo": "PPO from scratch (128-step unrolls, 4x4 minibatches)",
+    "no_level_end": "fine-tuned, without the level end",
+    "no_cloned_critic": "fine-tuned, without the cloned critic (500-update value warm-up)",
+    "no_demo_starts": "fine-tuned, without demonstration starts",
+}
 
 
 def bootstrap(values, statistic=np.mean, seed=0):
-    """The 95% interval of `statistic` over resamples of `values` (rows resampled together)."""
+    """The 95% percentile interval of `statistic` over RESAMPLES resamples of `values` (rows
+    resampled together)."""
     values = np.asarray(values, np.float64)
     rng = np.random.default_rng(seed)
     picks = rng.integers(len(values), size=(RESAMPLES, len(values)))
@@ -46,161 +44,277 @@ def bootstrap(values, statistic=np.mean, seed=0):
     return np.percentile(estimates, [2.5, 97.5])
 
 
-def interval(values):
-    low, high = bootstrap(values)
-    return f"{np.mean(values):.0f} [{low:.0f}, {high:.0f}]"
+def stratified_bootstrap(groups, seed=0):
+    """The 95% interval of the pooled mean of `groups` (one array per seed, [episodes] or
+    [episodes, k]), each group resampled within itself; with k columns, of each column's mean."""
+    rng = np.random.default_rng(seed)
+    total = sum(len(group) for group in groups)
+    sums = 0.0
+    for group in groups:
+        group = np.asarray(group, np.float64)
+        picks = rng.integers(len(group), size=(RESAMPLES, len(group)))
+        sums = sums + group[picks].sum(axis=1)
+    return np.percentile(sums / total, [2.5, 97.5], axis=0)
 
 
-def share_interval(flags):
-    low, high = bootstrap(np.asarray(flags, float))
-    return f"{np.mean(flags):.0%} [{low:.0%}, {high:.0%}]"
+# ---- collect: stage outputs -> one JSON per run ----
 
-
-def wall_clock(stage_folder):
-    finished = stage_folder / "finished"
-    return f"{int(finished.read_text()) / 60:.0f} min" if finished.exists() else "-"
-
-
-def scalars(workspace, tag):
-    """(frames, values) of one tag the learner logged, in frame order."""
+def read_scalars(folder, tag):
+    """(frames, values) of one tag in every TensorBoard event file under `folder`."""
     import tensorflow as tf
 
     points = []
-    for path in (workspace / "tensorboard").rglob("events.out.tfevents.*"):
+    for path in sorted(pathlib.Path(folder).rglob("events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for value in event.summary.value:
                 if value.tag == tag:
                     points.append((event.step, float(tf.make_ndarray(value.tensor))))
-    points.sort()
+    points.sort(key=lambda point: point[0])
     return np.array([p[0] for p in points]), np.array([p[1] for p in points])
 
 
-def plot_curves(run, stages, path, title, lines=()):
+def curve(workspace, total_frames):
+    """The actors' episodic return in CURVE_POINTS equal frame bins (None where no episode
+    ended), and the mean of the episodes in the run's last FINAL_SHARE of frames."""
+    frames, returns = read_scalars(pathlib.Path(workspace) / "tensorboard",
+                                   "charts/episodic_return")
+    edges = np.linspace(0, total_frames, CURVE_POINTS + 1)
+    bins = np.clip(np.searchsorted(edges, frames, side="right") - 1, 0, CURVE_POINTS - 1)
+    means = [float(returns[bins == b].mean()) if np.any(bins == b) else None
+             for b in range(CURVE_POINTS)]
+    final = returns[frames >= total_frames * (1 - FINAL_SHARE)]
+    return {"frames": [float(x) for x in (edges[:-1] + edges[1:]) / 2], "return": means,
+            "episodes": int(len(returns))}, (float(final.mean()) if len(final) else None)
+
+
+def newest_report(workspace):
+    reports = sorted((pathlib.Path(workspace) / "results").glob("*.json"),
+                     key=lambda path: path.stat().st_mtime)
+    return json.loads(reports[-1].read_text()) if reports else None
+
+
+def stage_record(out, name):
+    path = out / name / "stage.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def collect(out, results, suite):
+    """Writes <results>/<run>.json for every evaluated run under `out` (and search.json)."""
+    out, results = pathlib.Path(out), pathlib.Path(results)
+    results.mkdir(parents=True, exist_ok=True)
+    for evaluation in sorted(out.glob("*/evaluation/stage.json")):
+        run = evaluation.parent.parent
+        record = json.loads(evaluation.read_text())
+        report = newest_report(run)
+        policy = "random" if record["row"] == "random" else "model"
+        episodes = report["policies"][policy]["episodes"]
+        entry = {"suite": suite, "run": run.name, "row": record["row"], "seed": record["seed"],
+                 "evaluation": {"model": report["settings"].get("model_name"),
+                                "episode_seeds": [e["seed"] for e in episodes],
+                                "max_steps": report["settings"]["max_steps"],
+                                "return": [e["return"] for e in episodes],
+                                "length": [e["length"] for e in episodes],
+                                "level_complete": [e["level_complete"] for e in episodes],
+                                "seconds": record["seconds"]}}
+        parts = sorted((run / "parts").glob("*/stage.json"), key=lambda p: int(p.parent.name))
+        if parts:
+            records = [json.loads(path.read_text()) for path in parts]
+            frames = records[-1]["frames"]
+            seconds = sum(r["seconds"] for r in records)
+            entry["training"] = {"frames": frames, "seconds": round(seconds, 1),
+                                 "frames_per_second": round(frames / seconds, 1),
+                                 "parts": len(records), "command": records[0]["command"]}
+            entry["curve"], entry["final_actors_return"] = curve(run, frames)
+        elif (run / "stage.json").exists():  # a clone
+            clone = json.loads((run / "stage.json").read_text())
+            entry["training"] = {"seconds": clone["seconds"], "command": clone["command"]}
+        (results / f"{run.name}.json").write_text(json.dumps(entry, indent=1) + "\n")
+    searches = []
+    for path in sorted(out.glob("search_seed*/stage.json")):
+        demos = json.loads((path.parent / "demos.json").read_text())
+        record = json.loads(path.read_text())
+        searches += [{"seed": record["seed"], "score": movie["score"], "frames": movie["frames"],
+                      "seconds": record["seconds"], "command": record["command"]}
+                     for movie in demos["movies"]]
+    if searches:
+        (results / "search.json").write_text(json.dumps(searches, indent=1) + "\n")
+
+
+# ---- summarize: the JSONs -> the table and the curves ----
+
+def load_runs(results):
+    runs = {}
+    for path in sorted(pathlib.Path(results).glob("*.json")):
+        entry = json.loads(path.read_text())
+        if isinstance(entry, dict) and "row" in entry:
+            runs.setdefault(entry["row"], []).append(entry)
+    return runs
+
+
+def best_known(results):
+    """The best score known for the level: the search demonstrator's (search.json) or
+    demos.json's best_known, else the best shipped demonstration."""
+    demos = json.loads(DEMOS.read_text())
+    candidates = [(movie["score"], "the best shipped demonstration")
+                  for movie in demos["movies"]]
+    if demos.get("best_known"):
+        candidates.append((demos["best_known"]["score"], demos["best_known"]["how"]))
+    search = pathlib.Path(results) / "search.json"
+    if search.exists():
+        candidates += [(entry["score"], f"the search demonstrator with {search_budget(entry)}, "
+                                        f"seed {entry['seed']}")
+                       for entry in json.loads(search.read_text())]
+    return max(candidates)
+
+
+def search_budget(entry):
+    command = entry["command"]
+    return f"{command[command.index('--candidates') + 1]} candidate plans a decision"
+
+
+def row_cells(entries, random_mean, best):
+    returns = [np.array(e["evaluation"]["return"]) for e in entries]
+    completed = [np.array(e["evaluation"]["level_complete"], float) for e in entries]
+    pooled = np.concatenate(returns)
+    low, high = stratified_bootstrap(returns)
+    c_low, c_high = stratified_bootstrap(completed)
+    seeds = ", ".join(f"{r.mean():.0f}" for r in returns)
+    frames = entries[0].get("training", {}).get("frames")
+    speed = [e["training"]["frames_per_second"] for e in entries
+             if "frames_per_second" in e.get("training", {})]
+    minutes = [e["training"]["seconds"] / 60 for e in entries if "training" in e]
+    finals = [e["final_actors_return"] for e in entries if e.get("final_actors_return")]
+    return [f"{pooled.mean():.0f} [{low:.0f}, {high:.0f}]", seeds,
+            f"{np.concatenate(completed).mean():.0%} [{c_low:.0%}, {c_high:.0%}]",
+            f"{np.mean([e['evaluation']['length'] for e in entries]):.0f}",
+            f"{pooled.mean() / best:.0%}",
+            f"{pooled.mean() / random_mean:.2f}x" if random_mean > 0 else "-",
+            f"{frames:,}" if frames else "-",
+            f"{np.mean(minutes):.0f} min" if minutes else "-",
+            f"{np.mean(speed):,.0f}" if speed else "-",
+            f"{np.mean(finals):.0f}" if finals else "-"]
+
+
+def paired_difference(first, second):
+    """Mean of first - second over the seeds both have, episode by episode (the same episode
+    seeds), with its stratified 95% interval."""
+    by_seed = {e["seed"]: np.array(e["evaluation"]["return"]) for e in second}
+    pairs = [np.array(e["evaluation"]["return"]) - by_seed[e["seed"]] for e in first
+             if e["seed"] in by_seed]
+    if not pairs:
+        return None
+    low, high = stratified_bootstrap(pairs)
+    return float(np.concatenate(pairs).mean()), float(low), float(high), len(pairs)
+
+
+def plot(runs, rows, path, title, references):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    for stage, label in stages:
-        frames, returns = scalars(run / stage, "charts/episodic_return")
-        if len(returns) == 0:
+    for row in rows:
+        entries = [e for e in runs.get(row, []) if "curve" in e]
+        if not entries:
             continue
-        window = max(1, min(50, len(returns) // 10))
-        smooth = np.convolve(returns, np.ones(window) / window, mode="valid")
-        axes.plot(frames[window - 1:], smooth, label=f"{label} (mean of {window} episodes)")
-    for value, style, label in lines:
+        frames = np.array(entries[0]["curve"]["frames"])
+        values = np.array([[np.nan if v is None else v for v in e["curve"]["return"]]
+                           for e in entries])
+        with warnings.catch_warnings():  # a bin where no seed's episode ended stays empty
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, low, high = (np.nanmean(values, axis=0), np.nanmin(values, axis=0),
+                               np.nanmax(values, axis=0))
+        line, = axes.plot(frames, mean, label=f"{ROWS[row]} ({len(entries)} seeds)")
+        if len(entries) > 1:
+            axes.fill_between(frames, low, high, color=line.get_color(), alpha=0.2)
+    for value, style, label in references:
         axes.axhline(value, color="grey", linestyle=style, label=label)
-    axes.set(xlabel="environment frames (frame skip counted)", ylabel="episodic return",
-             title=title)
+    axes.set(xlabel="environment frames (frame skip counted)",
+             ylabel="actors' episodic return", title=title)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper left", fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def policy_row(label, episodes, random_mean, best, time="-"):
-    returns = [e["return"] for e in episodes]
-    return (label, interval(returns), f"{np.mean([e['length'] for e in episodes]):.0f}",
-            share_interval([e["level_complete"] for e in episodes]),
-            f"{np.mean(returns) / best:.0%}", f"{np.mean(returns) / random_mean:.2f}x", time)
-
-
-def main(run):
-    run = pathlib.Path(run)
-    start_tensorflow(gpu=False)
-
-    def report(stage, name):
-        path = run / stage / "results" / f"{name}.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    sl = report("sl", "evaluation")
-    if sl is None:
-        sys.exit(f"error: {run}/sl/results/evaluation.json is missing; run "
-                 "experiments/airstriker.sh first")
-    random_episodes = sl["policies"]["random"]["episodes"]
-    random_mean = np.mean([e["return"] for e in random_episodes])
-    demos = json.loads(DEMOS.read_text())
-    known = demos.get("best_known") or {"score": max(m["score"] for m in demos["movies"]),
-                                        "how": "the best shipped demonstration"}
-    best = known["score"]
-    demo_scores = [movie["score"] for movie in demos["movies"]]
-    settings = sl["settings"]
-
-    header = ("policy", "return, mean [95% CI]", "length (agent steps)",
-              "completed the level [95% CI]", "of the best known", "to random", "training")
-    rows = [policy_row("random policy", random_episodes, random_mean, best),
-            (f"demonstrations ({len(demo_scores)} movies)", f"{np.mean(demo_scores):.0f}",
-             f"{np.mean([m['frames'] for m in demos['movies']]) / 4:.0f}", "-",
-             f"{np.mean(demo_scores) / best:.0%}", f"{np.mean(demo_scores) / random_mean:.2f}x",
-             "-")]
-    reports = {}
-    for stage, name, label in STAGES:
-        reports[stage] = report(stage, name)
-        if reports[stage] is None:
-            rows.append((label, "not run", "", "", "", "", ""))
-            continue
-        if [e["return"] for e in reports[stage]["policies"]["random"]["episodes"]] != \
-                [e["return"] for e in random_episodes]:
-            sys.exit(f"error: {stage}'s random baseline differs from sl's: not the same episodes")
-        rows.append(policy_row(f"{label}: {reports[stage]['settings']['model_name']}",
-                               reports[stage]["policies"]["model"]["episodes"], random_mean,
-                               best, wall_clock(run / stage)))
-    lines = [f"Airstriker-Genesis-v0, {settings['episodes']} episodes per policy, seeds "
-             f"{settings['seed']}..{settings['seed'] + settings['episodes'] - 1}, "
-             f"{settings['max_steps']}-step limit, sampled actions. Best known score: {best:.0f} "
-             f"({known['how']}).", "",
+def summarize(results):
+    results = pathlib.Path(results)
+    runs = load_runs(results)
+    if "random" not in runs:
+        raise SystemExit(f"error: {results} has no random.json yet; run "
+                         "experiments/benchmark.py first")
+    random_mean = float(np.mean(runs["random"][0]["evaluation"]["return"]))
+    best, how = best_known(results)
+    episodes = len(runs["random"][0]["evaluation"]["return"])
+    header = ["policy", "return, mean [95% CI]", "per seed", "levels completed [95% CI]",
+              "length (agent steps)", "of best known", "to random", "frames",
+              "training (per seed)", "frames/s", "final actors' return"]
+    lines = [f"Airstriker-Genesis-v0: {episodes} evaluation episodes per policy and seed "
+             f"(episode seeds 0-{episodes - 1}, {runs['random'][0]['evaluation']['max_steps']}"
+             f"-step limit, sampled actions); intervals: 95% bootstrap, episodes resampled "
+             f"within each seed. Best known score: {best:.0f} ({how}).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-
-    sl_returns = np.array([e["return"] for e in sl["policies"]["model"]["episodes"]])
-    if reports.get("rl_from_sl"):
-        rl_returns = np.array([e["return"]
-                               for e in reports["rl_from_sl"]["policies"]["model"]["episodes"]])
-        paired = np.stack([rl_returns, sl_returns], axis=1)  # the same episode seeds
-        low, high = bootstrap(paired, lambda rows: rows[:, 0].mean() - rows[:, 1].mean())
-        gap = (rl_returns.mean() - sl_returns.mean()) / (best - sl_returns.mean())
-        lines += ["", f"IMPALA from SL - SL: {rl_returns.mean() - sl_returns.mean():+.0f} "
-                      f"[{low:+.0f}, {high:+.0f}] (paired bootstrap over the episode seeds); "
-                      f"{gap:.0%} of the gap from the clone's mean to the best known score "
-                      "closed."]
-
-    ablation_rows = []
-    for stage, name, label in ABLATIONS:
-        found = report(stage, name)
-        if found is not None:
-            ablation_rows.append(policy_row(f"{label}: {found['settings']['model_name']}",
-                                            found["policies"]["model"]["episodes"],
-                                            random_mean, best, wall_clock(run / stage)))
-    if ablation_rows:
-        lines += ["", "Each change taken back alone, at equal frames (the full run's checkpoint "
-                      "at the same frames as the reference):", "",
-                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in ablation_rows]
-    for stage in ("rl_from_sl", "without_cloned_critic"):
-        _, explained = scalars(run / stage, "vtrace/explained_variance")
-        if len(explained):
-            lines.append(f"Explained variance of {stage}'s first 100 updates: median "
-                         f"{np.median(explained[:100]):.2f} (mean {np.mean(explained[:100]):.2f})")
+    for row, label in ROWS.items():
+        if row in runs:
+            seeds = ",".join(str(e["seed"]) for e in sorted(runs[row], key=lambda e: e["seed"]))
+            lines.append(f"| {label} (seeds {seeds}) | "
+                         + " | ".join(row_cells(runs[row], random_mean, best)) + " |")
+    lines.append("")
+    for first, second in (("finetune", "clone"), ("impala", "clone"), ("finetune", "impala")):
+        found = paired_difference(runs.get(first, []), runs.get(second, []))
+        if found:
+            mean, low, high, seeds = found
+            lines.append(f"- {first} - {second}: {mean:+.0f} [{low:+.0f}, {high:+.0f}] "
+                         f"(paired by seed and episode, {seeds} seeds)")
+    if "finetune" in runs and "clone" in runs:
+        clone = np.mean([np.mean(e["evaluation"]["return"]) for e in runs["clone"]])
+        tuned = np.mean([np.mean(e["evaluation"]["return"]) for e in runs["finetune"]])
+        lines.append(f"- share of the gap from the clone ({clone:.0f}) to the best known "
+                     f"({best:.0f}) that fine-tuning closed: {(tuned - clone) / (best - clone):.0%}")
+    search = results / "search.json"
+    if search.exists():
+        entries = json.loads(search.read_text())
+        scores = ", ".join(f"seed {e['seed']}: {e['score']:.0f} in {e['frames']:,} frames "
+                           f"({e['seconds'] / 60:.0f} min)" for e in entries)
+        lines.append(f"- the search demonstrator with {search_budget(entries[0])}: {scores}")
     text = "\n".join(lines) + "\n"
-    (run / "results.md").write_text(text)
+    (results / "results.md").write_text(text)
     print(text)
+    references = [(random_mean, ":", "random policy (evaluation)"),
+                  (best, "-.", "best known score")]
+    if "clone" in runs:
+        references.insert(1, (np.mean([np.mean(e["evaluation"]["return"])
+                                       for e in runs["clone"]]), "--", "clone (evaluation)"))
+    plot(runs, ("finetune", "impala", "a2c", "ppo"), results / "airstriker_learners.png",
+         "Airstriker: mean over seeds, band from the lowest to the highest seed", references)
+    plot(runs, ("finetune", "no_level_end", "no_cloned_critic", "no_demo_starts"),
+         results / "airstriker_ablations.png", "Airstriker: each change taken back (seed 1)",
+         references)
+    return text
 
-    images = run / "image"
-    images.mkdir(exist_ok=True)
-    sl_curve = run / "sl" / "image" / "supervised_learning.png"
-    if sl_curve.exists():
-        shutil.copy(sl_curve, images / "airstriker_supervised_learning.png")
-    references = ((random_mean, ":", "random policy (evaluation)"),
-                  (sl_returns.mean(), "--", "SL policy (evaluation)"),
-                  (best, "-.", "best known score"))
-    plot_curves(run, [(stage, label) for stage, _, label in STAGES[1:]],
-                images / "airstriker_rl_return.png",
-                "IMPALA on Airstriker-Genesis-v0 (the workers' sampled play)", references)
-    plot_curves(run, [(stage, label) for stage, _, label in ABLATIONS],
-                images / "airstriker_ablations.png",
-                "Each change taken back (the workers' sampled play)", references)
-    print(f"curves in {images}/")
+
+def regression(results):
+    """The learning regression check's lines: each seed's final mean actors' return (the
+    episodes of its last tenth of frames) against the random policy's evaluation."""
+    runs = load_runs(results)
+    random_mean = float(np.mean(runs["random"][0]["evaluation"]["return"]))
+    lines = []
+    for entry in sorted(runs.get("impala", []), key=lambda e: e["seed"]):
+        final = entry.get("final_actors_return")
+        shown = f"{final:.0f} = {final / random_mean:.2f}x random" if final else "no episode"
+        lines.append(f"seed {entry['seed']}: {entry['training']['frames']:,} frames, final mean "
+                     f"actors' return {shown} ({random_mean:.0f}); evaluation "
+                     f"{np.mean(entry['evaluation']['return']):.0f}, "
+                     f"{np.mean(entry['evaluation']['level_complete']):.0%} of levels completed")
+    text = "\n".join(lines) + "\n"
+    (pathlib.Path(results) / "regression.md").write_text(text)
+    print(text)
+    return text
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        sys.exit("usage: python experiments/summarize.py RUN_FOLDER (see its docstring)")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    main(sys.argv[1])
+        sys.exit("usage: python experiments/summarize.py RESULTS_FOLDER (see its docstring)")
+    summarize(sys.argv[1])
