@@ -71,6 +71,19 @@ SUITES = {
 }
 
 
+# What might make fine-tuning beat the clone, each a row of its own (see summarize.ROWS).
+LEVERS = {
+    # A trust region (PPO's clipped ratio) in place of the KL anchor, at a 10x larger step.
+    "lever_ppo": ("--algorithm", "ppo", "--unroll_length", "128", "--kl_cost", "0",
+                  "--learning_rate", "1e-4", "--value_learning_rate", "1e-4"),
+    # A 10x larger step held by a weaker anchor.
+    "lever_step": ("--learning_rate", "1e-4", "--value_learning_rate", "1e-4",
+                   "--kl_cost", "0.3"),
+    # Nine episodes in ten start along the demonstrations (the default: one in two).
+    "lever_demo_starts": ("--demo_start_fraction", "0.9"),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """One resumable step: `command` runs in ROOT with OUT/<name>/ as its folder."""
@@ -143,13 +156,18 @@ def stages_of(suite, out):
         for seed in budget.seeds:
             run(f"impala_seed{seed}", "impala", seed, "none")
         return stages
-    for seed in budget.seeds:
+    for seed in budget.seeds:  # seed by seed: a suite cut short still holds whole seeds
         clone = f"clone_seed{seed}"
         stages.append(clone_stage(out, clone, "clone", seed, budget))
         stages.append(evaluate_stage(out, clone, "clone", seed, budget, out / clone))
         run(f"finetune_seed{seed}", "finetune", seed, clone_model(out / clone), *demo_starts)
-    for seed in budget.seeds:
         run(f"impala_seed{seed}", "impala", seed, "none")
+        if seed != budget.seeds[0]:
+            continue
+        # Levers of fine-tuning, each alone against the defaults (seed 1, the same frames).
+        for lever, flags in LEVERS.items():
+            run(f"{lever}_seed{seed}", lever, seed, clone_model(out / clone), *demo_starts,
+                *flags)
     first = budget.seeds[0]
     clone = clone_model(out / f"clone_seed{first}")
     run(f"no_level_end_seed{first}", "no_level_end", first, clone, *demo_starts,

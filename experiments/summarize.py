@@ -31,6 +31,9 @@ ROWS = {  # row: its label in the table, in the table's order
     "no_level_end": "fine-tuned, without the level end",
     "no_cloned_critic": "fine-tuned, without the cloned critic (500-update value warm-up)",
     "no_demo_starts": "fine-tuned, without demonstration starts",
+    "lever_ppo": "fine-tuned with PPO's clipped ratio instead of the KL anchor, step 1e-4",
+    "lever_step": "fine-tuned at step 1e-4 with the KL anchor at 0.3",
+    "lever_demo_starts": "fine-tuned with 90% of episodes starting along demonstrations",
 }
 
 
@@ -291,6 +294,9 @@ def summarize(results):
          "Airstriker: mean over seeds, band from the lowest to the highest seed", references)
     plot(runs, ("finetune", "no_level_end", "no_cloned_critic", "no_demo_starts"),
          results / "airstriker_ablations.png", "Airstriker: each change taken back (seed 1)",
+         references)
+    plot(runs, ("finetune", "lever_ppo", "lever_step", "lever_demo_starts"),
+         results / "airstriker_levers.png", "Airstriker: levers of fine-tuning (seed 1)",
          references)
     return text
 
