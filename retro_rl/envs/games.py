@@ -20,7 +20,7 @@ INTEGRATIONS = os.path.join(os.path.dirname(__file__), "integrations")
 # there with info["level_complete"] true. Sonic's acts end where SonicProgress says.
 LEVEL_COMPLETE = {"Airstriker-Genesis-v0": ("game_state", 14)}
 # The RAM variable that numbers the room (screen) a player is in, for games of many rooms:
-# episodes report which they visited (info["episode"]["rooms"], a bitmask of room numbers).
+# episodes report which they visited (info["episode_stats"]["rooms"], a bitmask of room numbers).
 ROOM_VARIABLE = {"MontezumaRevenge-Atari2600-v0": "room"}
 
 

@@ -275,12 +275,17 @@ class RoomsVisited(gym.Wrapper):
         return 1 << min(max(int(room), 0), 63)
 
 
+# The info key of the toolkit's episode statistics. Not "episode": Gymnasium's
+# RecordEpisodeStatistics and SB3's Monitor write that key themselves, and the first refuses a
+# wrapped environment that already has it.
+EPISODE_STATS = "episode_stats"
+
+
 class EpisodeStatistics(gym.Wrapper):
-    """At the step that ends an episode, info["episode"] = {"return", "length", "frames",
+    """At the step that ends an episode, info[EPISODE_STATS] = {"return", "length", "frames",
     "level_complete"}: the unscaled return, agent steps, emulator frames, and whether the level
     was beaten. Sonic episodes also report "x_progress", games of many rooms "rooms"
-(RoomsVisited). Every step's info["episode_return"]
-    is the return so far."""
+    (RoomsVisited). Every step's info["episode_return"] is the return so far."""
 
     def reset(self, **kwargs):
         self._return, self._length, self._frames = 0.0, 0, 0
@@ -298,7 +303,7 @@ class EpisodeStatistics(gym.Wrapper):
             for name in ("x_progress", "rooms"):
                 if name in info:
                     episode[name] = info[name]
-            info["episode"] = episode
+            info[EPISODE_STATS] = episode
         return observation, reward, terminated, truncated, info
 
 

@@ -78,7 +78,7 @@ def check_report(report, observation_shape):
 
 
 def episode_stats(info_episode):
-    """make_env's info["episode"] -> the statistics a report carries."""
+    """make_env's info["episode_stats"] -> the statistics a report carries."""
     return {"episode_return": float(info_episode["return"]),
             "length": int(info_episode["length"]), "frames": int(info_episode["frames"]),
             "x_progress": float(info_episode.get("x_progress", 0.0)),
