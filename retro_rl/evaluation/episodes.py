@@ -34,8 +34,10 @@ class OneEmulator:
 
 
 def state_label(env):
-    """The start state's name as stable-retro loaded it, e.g. 'EmeraldHillZone.Act1'."""
-    return os.path.splitext(os.path.basename(env.unwrapped.statename))[0]
+    """The start state's name as stable-retro loaded it, e.g. 'EmeraldHillZone.Act1'
+    ('default' for a Gymnasium environment, which has none)."""
+    statename = getattr(env.unwrapped, "statename", None)
+    return os.path.splitext(os.path.basename(statename))[0] if statename else "default"
 
 
 def play_episode(env, policy, seed, on_step=None):

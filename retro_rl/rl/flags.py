@@ -24,8 +24,9 @@ def learner_parser():
     add("--resume", action="store_true",
         help="continue from the newest <workspace>/model/reinforcement_model_<update>; give "
              "the --pretrained_model of the run it continues, which decides the defaults")
-    add("--game", default=None, help=f"stable-retro game id (default: the pretrained model's, "
-                                     f"else {games.DEFAULT_GAME})")
+    add("--game", default=None,
+        help="stable-retro game id, or a registered Gymnasium id such as ALE/Pong-v5 "
+             f"(default: the pretrained model's, else {games.DEFAULT_GAME})")
     add("--state", default=None,
         help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
              "state of other games); actors sample one per episode. Default: the model's")
@@ -86,7 +87,8 @@ def learner_parser():
              "the first")
     add("--preset", default=None, choices=sorted(PRESETS),
         help="the learner settings of a published system (a2c_sonic: baselines' A2C on the "
-             "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND); flags given beside it win")
+             "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND; ppo_atari: cleanrl's "
+             "ppo_atari_lstm on the ALE, with 8 workers); flags given beside it win")
     for field in dataclasses.fields(LearnerConfig):
         # None: left out, so that parse_learner_args can tell a given flag from a default.
         text = field.metadata["help"]

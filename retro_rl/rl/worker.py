@@ -78,8 +78,9 @@ class Player:
             self.steps += 1
             final, episode = None, None
             if terminated or truncated:
-                episode = episode_stats(info[EPISODE_STATS])
-                self.returns.append(episode["episode_return"])
+                if EPISODE_STATS in info:  # not where a life lost ends the learner's episode
+                    episode = episode_stats(info[EPISODE_STATS])
+                    self.returns.append(episode["episode_return"])
                 if not terminated:
                     final = observation
                 observation = self.reset()
