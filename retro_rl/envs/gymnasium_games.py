@@ -80,7 +80,7 @@ def _make_raw(game):
         kwargs = {"frameskip": 1, "repeat_action_probability": 0.0}
     try:
         return gym.make(game, disable_env_checker=True, **kwargs)
-    except gym.error.Error as error:
+    except (gym.error.Error, ImportError) as error:  # e.g. a dependency not installed
         raise UserError(f"{game}: Gymnasium cannot make it ({error})") from None
 
 
@@ -105,7 +105,8 @@ def fire_action(env):
 class NoopStarts(gym.Wrapper):
     """Each reset plays 1 to `noop_max` frames of action 0 (NOOP), their number drawn from the
     generator seeded by reset(seed=...), so that episodes start from varied states (the ALE is
-    deterministic without it)."""
+    deterministic without it). They happen before the episode does: its statistics do not
+    count them."""
 
     def __init__(self, env, noop_max):
         super().__init__(env)

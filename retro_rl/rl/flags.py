@@ -32,14 +32,14 @@ def learner_parser():
              "state of other games); actors sample one per episode. Default: the model's")
     add("--grayscale", action="store_true",
         help="from scratch: one grey channel per observation instead of RGB (a model keeps "
-             "its own)")
+             "its own; the ALE's Atari games are gray anyway)")
     add("--frame_stack", type=int, default=None,
-        help="from scratch: observations stack this many last frames (default 1; a model "
-             "keeps its own)")
+        help="from scratch: observations stack this many last frames (default 1, 4 on the "
+             "ALE's Atari games; a model keeps its own)")
     add("--sticky_action_prob", type=float, default=None,
         help="chance per frame of repeating the previous frame's buttons, 0.25 the ALE's "
              "recommendation for Atari games; saved with the model (default: a model's own, "
-             "else 0)")
+             "else 0.25 on the ALE's Atari games, 0 elsewhere)")
     add("--reward_scale", type=float, default=None,
         help="multiplies the rewards trained on, saved with the model (default: an RL model's "
              "own, else the game's training default: 0.05 on Airstriker, where a hit scores "
