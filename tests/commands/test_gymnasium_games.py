@@ -66,3 +66,11 @@ def test_what_cannot_be_played_stops_with_one_line(tmp_path, script, args, words
     if script == "learner.py":
         args += ["--workspace_path", str(tmp_path)]
     assert_one_line_error(run_command(script, *args, timeout=120), *words)
+
+
+def test_env_wrappers_shows_an_ale_game_as_the_agent_sees_it():
+    result = run_command("env_wrappers.py", "--game", "ALE/Pong-v5", "--steps", "20")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "observation: uint8 (84, 84, 4)" in result.stdout  # 84x84 gray, 4 frames
+    assert "actions (native, 6):" in result.stdout and "  1  FIRE" in result.stdout
+    assert "20 random steps (80 frames)" in result.stdout
