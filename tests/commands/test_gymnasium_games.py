@@ -6,7 +6,10 @@ import subprocess
 
 import pytest
 
+from retro_rl.envs import EnvConfig
 from retro_rl.model import checkpoints
+from retro_rl.model.config import NetworkConfig
+from retro_rl.model.network import create_network
 from tests.support import ROOT, assert_one_line_error, run_command
 
 
@@ -46,6 +49,25 @@ def test_pong_trains_on_the_ale_setup_and_evaluation_plays_the_model(tmp_path):
         assert all(-21 <= value <= 21 and value == int(value) for value in returns)
         assert min(returns) < 0  # 250 steps of an untrained paddle concede points
     assert video.stat().st_size > 0 and report["video"]["frames"] == 250
+
+
+def test_a_model_trained_on_clipped_rewards_is_evaluated_on_the_games_score(tmp_path):
+    """Space Invaders scores 5 to 30 an invader: its score is no sum of clipped rewards."""
+    env_config = EnvConfig(game="ALE/SpaceInvaders-v5").with_training_defaults()
+    assert env_config.clip_rewards and env_config.life_loss_ends_episode
+    network = create_network(NetworkConfig(num_actions=env_config.num_actions),
+                             env_config.observation_shape, seed=0)
+    checkpoints.save_model(tmp_path / "model" / "reinforcement_model_1", network, env_config,
+                           {"kind": "reinforcement", "update": 1, "frames": 0})
+    evaluation = run_command(
+        "run_evaluation.py", "--workspace_path", tmp_path, "--model_name",
+        "reinforcement_model_1", "--episodes", "2", "--max_steps", "600", timeout=300)
+    # (The model's settings clip the rewards its policy sees; the report is of the game.)
+    assert evaluation.returncode == 0, evaluation.stderr[-3000:]
+    (path,) = (tmp_path / "results").glob("*.json")
+    rows = json.loads(path.read_text())["policies"]["model"]["episodes"]
+    assert all(row["return"] % 5 == 0 for row in rows)
+    assert max(row["return"] for row in rows) > 30  # clipped, 600 steps hit ~10 invaders
 
 
 @pytest.mark.parametrize("script, args, words", [
