@@ -4,6 +4,7 @@ variables stable-retro reads, and a few random steps.
     python env_wrappers.py                                  # Airstriker, the default settings
     python env_wrappers.py --game SonicTheHedgehog2-Genesis-v0 --state EmeraldHillZone.Act1
     python env_wrappers.py --grayscale --obs_size 64 --image image/observation.png
+    python env_wrappers.py --game ALE/Pong-v5               # any registered Gymnasium id
 
 The environment itself is built by the package (retro_rl/envs: actions, games, emulator,
 observations, wrappers, config); every command uses the same `make_env`.
@@ -15,12 +16,15 @@ from retro_rl import cli
 from retro_rl.envs import EnvConfig, add_observation_flags, games
 from retro_rl.envs.actions import (action_names, action_table, button_masks, buttons_of,
                                    combination_name)
+from retro_rl.envs.gymnasium_games import NATIVE
 from retro_rl.errors import UserError
 
 
 def build_parser():
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--game", default=games.DEFAULT_GAME, help="stable-retro game id")
+    parser.add_argument("--game", default=games.DEFAULT_GAME,
+                        help="stable-retro game id, or a registered Gymnasium id such as "
+                             "ALE/Pong-v5")
     parser.add_argument("--state", default=None, help="start state (default: the game's own)")
     add_observation_flags(parser)
     parser.add_argument("--steps", type=int, default=100,
@@ -37,9 +41,10 @@ def main(argv=None):
         raise UserError(f"--steps must be at least 0 (got {args.steps})")
     if args.image is not None and not args.image.lower().endswith(".png"):
         raise UserError(f"--image {args.image!r}: name a .png file")
+    # --grayscale left out: the game's default (gray for the ALE's Atari games, RGB otherwise).
     config = EnvConfig(game=games.resolve_game(args.game), state=args.state,
                        frame_skip=args.frame_skip, obs_size=args.obs_size,
-                       grayscale=args.grayscale, action_set=args.action_set)
+                       grayscale=args.grayscale or None, action_set=args.action_set)
     env = config.make()
     try:
         observation, info = env.reset(seed=args.seed)
@@ -47,11 +52,16 @@ def main(argv=None):
               f"{config.frame_skip} frames")
         print(f"observation: uint8 {observation.shape}")
         print(f"actions ({config.action_set}, {config.num_actions}):")
-        masks = button_masks(action_table(config.action_set))
-        for index, (name, mask) in enumerate(zip(action_names(config.action_set), masks)):
-            pad = combination_name(int(mask), buttons_of(config.action_set))
-            print(f"  {index:>3}  {name:<18} pad {pad}")
-        print("RAM variables at reset: " + ", ".join(
+        if config.action_set == NATIVE:
+            for index, name in enumerate(config.action_names):
+                print(f"  {index:>3}  {name}")
+        else:
+            masks = button_masks(action_table(config.action_set))
+            for index, (name, mask) in enumerate(zip(action_names(config.action_set), masks)):
+                pad = combination_name(int(mask), buttons_of(config.action_set))
+                print(f"  {index:>3}  {name:<18} pad {pad}")
+        what = "info" if config.action_set == NATIVE else "RAM variables"
+        print(f"{what} at reset: " + ", ".join(
             f"{name}={value}" for name, value in sorted(info.items())))
         rng = np.random.default_rng(args.seed)
         total, frames, steps = 0.0, 0, 0

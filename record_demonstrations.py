@@ -71,6 +71,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.movies < 1 or args.scale < 1:
         raise UserError(f"--movies and --scale must be >= 1 (got {args.movies}, {args.scale})")
+    if games.platform(games.resolve_game(args.game)) == "Gymnasium":
+        raise UserError(f"{args.game} is a Gymnasium environment: demonstrations are .bk2 "
+                        "movies, which only stable-retro games record")
     if args.mode == "human" and games.platform(games.resolve_game(args.game)) != "Genesis":
         raise UserError("--mode human plays with a Genesis pad's keys; choose a Genesis game")
     args.action_set = args.action_set or games.default_action_set(games.resolve_game(args.game))

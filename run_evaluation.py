@@ -20,6 +20,7 @@ from tqdm import tqdm
 from retro_rl import cli, fileio
 from retro_rl.agent import Agent, RandomPolicy
 from retro_rl.envs import EnvConfig, games
+from retro_rl.envs.gymnasium_games import is_gymnasium_id, screen
 from retro_rl.errors import UserError
 from retro_rl.evaluation import report as reports
 from retro_rl.evaluation.episodes import OneEmulator, play_episodes, state_label
@@ -36,7 +37,8 @@ def build_parser():
                         help="model folder under <workspace>/model/ to evaluate; may be left out "
                              "with --baseline random to measure the baseline alone")
     parser.add_argument("--game", default=None,
-                        help="stable-retro game id; default: the model's game, or "
+                        help="stable-retro game id, or a registered Gymnasium id such as "
+                             "ALE/Pong-v5; default: the model's game, or "
                              f"{games.DEFAULT_GAME} without a model")
     parser.add_argument("--state", default=None,
                         help="start state: a Sonic act such as EmeraldHillZone.Act1, a comma-"
@@ -93,17 +95,21 @@ def resolve_environment(args, model_folder):
     every state before anything slow happens."""
     if model_folder is not None:
         env_config = folders.read_env_config(model_folder)
+        if args.game is not None:
+            # Another game's start state means nothing here.
+            env_config = env_config.replace(game=args.game, state=None)
     else:
-        env_config = EnvConfig()
-    if args.game is not None:
-        # Another game's start state means nothing here.
-        env_config = env_config.replace(game=args.game, state=None)
+        # The game's own defaults (the ALE's setup for an ALE id).
+        env_config = EnvConfig(game=games.resolve_game(args.game or games.DEFAULT_GAME))
     game = games.resolve_game(env_config.game)
     games.check_rom(game)
+    if args.record_path is not None and is_gymnasium_id(game):
+        raise UserError(f"--record_path records .bk2 movies, which only stable-retro games "
+                        f"have; {game} is a Gymnasium environment")
     # Every evaluation's episodes end alike, whatever a model trained with: at a game over, the
-    # level's end, the game's stall guard or --max_steps.
+    # level's end, the game's stall guard or --max_steps; a life lost is not an episode's end.
     env_config = env_config.replace(game=game, max_episode_steps=args.max_steps, level_end=True,
-                                    stall_steps=None)
+                                    stall_steps=None, life_loss_ends_episode=False)
     states = games.resolve_states(game, args.state, default=env_config.state)
     return env_config, states
 
@@ -159,7 +165,9 @@ def main(argv=None):
     live, results = None, {}
     try:
         if args.render:
-            screen_shape = emulator.fresh(states[0]).unwrapped.get_screen().shape
+            first = emulator.fresh(states[0])
+            first.reset(seed=args.seed)
+            screen_shape = screen(first).shape
             live = LiveView(f"{name} on {env_config.game}", env_config, screen_shape,
                             args.render_scale, args.render_fps)
         with tqdm(total=args.episodes * len(policies), unit="episode", desc=name) as progress:

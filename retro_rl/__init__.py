@@ -14,3 +14,8 @@ import os
 
 # TensorFlow's C++ start-up chatter (CPU features) is not for users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# `gymnasium.make("retro_rl/<game>")` builds make_env's environment (envs/registration.py).
+from retro_rl.envs import registration  # noqa: E402
+
+registration.register_games()

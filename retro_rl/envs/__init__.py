@@ -7,6 +7,8 @@
   observations  screen -> observation
   wrappers      the gymnasium wrappers make_env stacks
   config        EnvConfig (saved with every model) and make_env
+  gymnasium_games  registered Gymnasium ids (ALE/Pong-v5) as games: the ALE's Atari setup
+  registration  the toolkit's own environments as Gymnasium ids, retro_rl/<game>
 
 Units: a *frame* is one emulator frame (1/60 s); an *agent step* is `frame_skip` frames with the
 same buttons held. Time limits count agent steps; episode statistics report both.

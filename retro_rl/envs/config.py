@@ -6,8 +6,8 @@ import dataclasses
 
 import gymnasium as gym
 
-from retro_rl.envs import games, wrappers
-from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM
+from retro_rl.envs import games, gymnasium_games, wrappers
+from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM, action_names
 from retro_rl.envs.emulator import make_retro
 from retro_rl.errors import UserError
 from retro_rl.fields import type_problems
@@ -18,24 +18,38 @@ class EnvConfig:
     """Everything that decides what an agent sees and does; saved with every model.
 
     game/state/scenario: stable-retro ids; state None is the game's default, scenario None is
-      "contest" for Sonic games and stable-retro's default scenario otherwise.
+      "contest" for Sonic games and stable-retro's default scenario otherwise. game may also be
+      a registered Gymnasium id (e.g. "ALE/Pong-v5"; gymnasium_games.py), with no state or
+      scenario. For the ALE's Atari games the defaults marked "ALE" below are the setup the
+      published Atari results use.
     frame_skip: emulator frames per agent step (the action is held for all of them).
-    obs_size, grayscale, frame_stack: observation is uint8 [obs_size, obs_size, C * frame_stack].
+    obs_size, grayscale, frame_stack: observation is uint8 [obs_size, obs_size, C * frame_stack];
+      None is gray and 4 frames for the ALE, RGB and 1 frame otherwise.
     reward_scale: multiplies rewards the agent sees (episode statistics stay unscaled).
     life_loss_penalty: subtracted from the reward (before scaling) for each life lost, in the
       game's score units; 0 is off. Episode statistics stay the game's score.
     max_episode_steps: time limit in agent steps (None: no limit).
-    sticky_action_prob: chance per frame of repeating the previous frame's buttons (0.25 is the
-      ALE's recommendation for Atari games).
+    sticky_action_prob: chance per frame of repeating the previous frame's buttons; None is 0.25
+      for the ALE (its v5 environments' own setting), 0 otherwise.
     action_set: a key of ACTION_SETS for the game's platform; None is the platform's own table
-      ("full" on the Genesis, "ale" on the Atari 2600), and is resolved when the config is made.
+      ("full" on the Genesis, "ale" on the Atari 2600, "native", the environment's own discrete
+      actions, for a Gymnasium id), and is resolved when the config is made.
     allow_backtracking: Sonic only; None means on for Sonic games.
     max_pool: the observation is the maximum of each step's last two screens (the Atari's
-      flicker); None is on for Atari 2600 games.
+      flicker); None is on for Atari 2600 games and the ALE.
     level_end: end an episode where the level is beaten (games.LEVEL_COMPLETE); False plays on
       (Airstriker then shows its title screen until a time limit or the stall guard).
     stall_steps: cut an episode off after this many agent steps of an unchanged observation;
       None is the game's default (games.STALL_STEPS: 150 on Airstriker, else off), 0 is off.
+    noop_max: Gymnasium ids: each reset plays 1 to noop_max frames of no-op (action 0) first;
+      None is 30 for the ALE, 0 (off) otherwise.
+    fire_reset: Gymnasium ids: press FIRE for one step after every reset (and, with
+      life_loss_ends_episode, after a life lost); None is on where the game's action 1 is FIRE.
+    life_loss_ends_episode: a life lost ends the episode (terminated) while the game plays on;
+      for training: reinforcement learning's default for the ALE, evaluation turns it off.
+      Episode statistics stay whole games.
+    clip_rewards: rewards the agent sees are their sign (-1, 0, 1), before reward_scale;
+      reinforcement learning's default for the ALE. Episode statistics stay the game's score.
     """
 
     game: str = games.DEFAULT_GAME
@@ -43,24 +57,41 @@ class EnvConfig:
     scenario: str | None = None
     frame_skip: int = 4
     obs_size: int = 84
-    grayscale: bool = False
-    frame_stack: int = 1
+    grayscale: bool | None = None
+    frame_stack: int | None = None
     reward_scale: float = 1.0
     life_loss_penalty: float = 0.0
     max_episode_steps: int | None = None
-    sticky_action_prob: float = 0.0
+    sticky_action_prob: float | None = None
     action_set: str | None = None
     allow_backtracking: bool | None = None
     stall_steps: int | None = None
     level_end: bool = True
     max_pool: bool | None = None
+    noop_max: int | None = None
+    fire_reset: bool | None = None
+    life_loss_ends_episode: bool = False
+    clip_rewards: bool = False
 
     def __post_init__(self):
         mistyped = type_problems(self)
         if mistyped:
             raise UserError("; ".join(mistyped))
+        ale = gymnasium_games.is_ale(self.game)
+        for name, for_ale, otherwise in (("grayscale", True, False), ("frame_stack", 4, 1),
+                                         ("sticky_action_prob", 0.25, 0.0),
+                                         ("noop_max", 30, 0)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, for_ale if ale else otherwise)
         if self.action_set is None:
             object.__setattr__(self, "action_set", games.default_action_set(self.game))
+        if gymnasium_games.is_gymnasium_id(self.game):
+            if self.action_set != gymnasium_games.NATIVE:
+                raise UserError(f"{self.game} is a Gymnasium environment: its actions are its own "
+                                f"(action set {gymnasium_games.NATIVE!r}), not {self.action_set!r}")
+        elif self.noop_max or self.fire_reset:
+            raise UserError("noop_max and fire_reset are for Gymnasium ids (e.g. ALE/Pong-v5), "
+                            f"not {self.game}")
         platform = games.platform(self.game)
         if platform in DEFAULT_ACTION_SET and SET_PLATFORM.get(self.action_set, platform) != \
                 platform:
@@ -83,7 +114,9 @@ class EnvConfig:
             problems.append(f"sticky_action_prob must be in [0, 1) (got {self.sticky_action_prob})")
         if self.stall_steps is not None and self.stall_steps < 0:
             problems.append(f"stall_steps must be >= 0 (got {self.stall_steps})")
-        if self.action_set not in ACTION_SETS:
+        if self.noop_max < 0:
+            problems.append(f"noop_max must be >= 0 (got {self.noop_max})")
+        if self.action_set not in ACTION_SETS and self.action_set != gymnasium_games.NATIVE:
             problems.append(f"action_set must be one of {sorted(ACTION_SETS)}")
         if problems:
             raise UserError("; ".join(problems))
@@ -95,7 +128,17 @@ class EnvConfig:
 
     @property
     def num_actions(self):
+        if self.action_set == gymnasium_games.NATIVE:
+            return gymnasium_games.describe(self.game)[0]
         return len(ACTION_SETS[self.action_set])
+
+    @property
+    def action_names(self):
+        """A name per action index: 'B+RIGHT', or a Gymnasium environment's own ('FIRE')."""
+        if self.action_set == gymnasium_games.NATIVE:
+            count, meanings = gymnasium_games.describe(self.game)
+            return list(meanings) if meanings else [str(index) for index in range(count)]
+        return action_names(self.action_set)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -113,8 +156,8 @@ class EnvConfig:
 
     def with_training_defaults(self):
         """This config with the reward settings reinforcement learning trains its game with
-        (games.TRAINING_DEFAULTS; unchanged for a game without any)."""
-        return self.replace(**games.TRAINING_DEFAULTS.get(self.game, {}))
+        (games.training_defaults; unchanged for a game without any)."""
+        return self.replace(**games.training_defaults(self.game))
 
     def make(self, record_path=None):
         return make_env(record_path=record_path, **self.to_dict())
@@ -142,17 +185,21 @@ def make_env(
     scenario=None,
     frame_skip=4,
     obs_size=84,
-    grayscale=False,
-    frame_stack=1,
+    grayscale=None,
+    frame_stack=None,
     reward_scale=1.0,
     life_loss_penalty=0.0,
     max_episode_steps=None,
-    sticky_action_prob=0.0,
+    sticky_action_prob=None,
     action_set=None,
     allow_backtracking=None,
     stall_steps=None,
     level_end=True,
     max_pool=None,
+    noop_max=None,
+    fire_reset=None,
+    life_loss_ends_episode=False,
+    clip_rewards=False,
     record_path=None,
 ):
     """A gymnasium environment: Discrete actions over `action_set`, uint8 observations.
@@ -161,12 +208,19 @@ def make_env(
     movie there (stable-retro's own recording, so the movie replays exactly).
     Raises UserError for an unknown game or state, or a ROM that is not imported.
     """
-    config = EnvConfig(
-        game, state, scenario, frame_skip, obs_size, grayscale, frame_stack, reward_scale,
-        life_loss_penalty, max_episode_steps, sticky_action_prob, action_set, allow_backtracking,
-        stall_steps, level_end, max_pool,
-    )
+    settings = dict(locals())
+    del settings["record_path"]
+    config = EnvConfig(**settings)
     game = games.resolve_game(config.game)
+    if gymnasium_games.is_gymnasium_id(game):
+        if record_path is not None:
+            raise UserError(f"{game} is a Gymnasium environment: recording .bk2 movies is for "
+                            "stable-retro games")
+        max_pool = gymnasium_games.is_ale(game) if config.max_pool is None else config.max_pool
+        env = gymnasium_games.make_base(game, config.frame_skip, config.sticky_action_prob,
+                                        max_pool, config.noop_max)
+        env = wrappers.Preprocess(env, config.obs_size, config.grayscale)
+        return _add_episode_wrappers(env, config, game)
     sonic = games.is_sonic(game)
     if scenario is None and sonic:
         scenario = "contest"
@@ -189,11 +243,26 @@ def make_env(
             env = wrappers.AllowBacktracking(env)
     if game in games.ROOM_VARIABLE:
         env = wrappers.RoomsVisited(env, games.ROOM_VARIABLE[game])
+    return _add_episode_wrappers(env, config, game)
+
+
+def _add_episode_wrappers(env, config, game):
+    """What every game gets above its screen and actions: time limit, statistics, and what
+    training changes about episodes and rewards, outside the statistics."""
     if config.max_episode_steps is not None:
         env = gym.wrappers.TimeLimit(env, config.max_episode_steps)
     env = wrappers.EpisodeStatistics(env)
+    if config.life_loss_ends_episode:
+        env = wrappers.LifeLossEnds(env)
+    fire = gymnasium_games.fire_action(env) if gymnasium_games.is_gymnasium_id(game) else None
+    if config.fire_reset and fire is None:
+        raise UserError(f"fire_reset: {game} has no FIRE action to start with")
+    if fire is not None and config.fire_reset in (None, True):
+        env = gymnasium_games.FireOnReset(env, fire)
     if config.life_loss_penalty:
         env = wrappers.LifeLossPenalty(env, config.life_loss_penalty)
+    if config.clip_rewards:
+        env = wrappers.ClipRewardSign(env)
     if config.reward_scale != 1.0:
         env = wrappers.RewardScale(env, config.reward_scale)
     if config.frame_stack > 1:

@@ -1,7 +1,9 @@
 """Game ids, start states and ROMs, and what is known about particular games.
 
 stable-retro finds a game's integration (RAM variables, scenario, states) in its own data; the
-ROM itself is the user's to import (`ROM_IMPORT_HINT`), except Airstriker's, which ships.
+ROM itself is the user's to import (`ROM_IMPORT_HINT`), except Airstriker's, which ships. A game
+may also be a registered Gymnasium id such as "ALE/Pong-v5" (gymnasium_games.py): it has no
+start states, no ROM to import and no .bk2 movies.
 """
 
 import difflib
@@ -10,6 +12,8 @@ import re
 
 import stable_retro as retro
 
+from retro_rl.envs.gymnasium_games import (NATIVE, OWN_NAMESPACE, close_ids, describe, is_ale,
+                                           is_gymnasium_id)
 from retro_rl.errors import UserError
 
 DEFAULT_GAME = "Airstriker-Genesis-v0"
@@ -20,7 +24,7 @@ INTEGRATIONS = os.path.join(os.path.dirname(__file__), "integrations")
 # there with info["level_complete"] true. Sonic's acts end where SonicProgress says.
 LEVEL_COMPLETE = {"Airstriker-Genesis-v0": ("game_state", 14)}
 # The RAM variable that numbers the room (screen) a player is in, for games of many rooms:
-# episodes report which they visited (info["episode"]["rooms"], a bitmask of room numbers).
+# episodes report which they visited (info["episode_stats"]["rooms"], a bitmask of room numbers).
 ROOM_VARIABLE = {"MontezumaRevenge-Atari2600-v0": "room"}
 
 
@@ -42,6 +46,14 @@ TRAINING_DEFAULTS = {
     "Airstriker-Genesis-v0": {"reward_scale": 0.05, "life_loss_penalty": 200.0,
                               "max_episode_steps": 4500},
 }
+# ... and every Atari game through the ALE, as the published Atari results train: a life lost
+# ends the learner's episode, rewards are clipped to their sign (both for training only).
+ALE_TRAINING_DEFAULTS = {"life_loss_ends_episode": True, "clip_rewards": True}
+
+
+def training_defaults(game):
+    """The EnvConfig settings reinforcement learning trains `game` with by default."""
+    return ALE_TRAINING_DEFAULTS if is_ale(game) else TRAINING_DEFAULTS.get(game, {})
 
 # The 18 acts of the Sonic 2 benchmark (stable-retro state names).
 SONIC2_ACTS = (
@@ -64,7 +76,10 @@ def integration_file(game, name):
 
 
 def platform(game):
-    """'Pong-Atari2600-v0' -> 'Atari2600', 'Airstriker-Genesis-v0' -> 'Genesis'."""
+    """'Pong-Atari2600-v0' -> 'Atari2600', 'Airstriker-Genesis-v0' -> 'Genesis',
+    'ALE/Pong-v5' -> 'Gymnasium'."""
+    if is_gymnasium_id(game):
+        return "Gymnasium"
     parts = game.split("-")
     return parts[-2] if parts[-1].startswith("v") and len(parts) >= 3 else parts[-1]
 
@@ -73,7 +88,7 @@ def default_action_set(game):
     """The action table a game's agents choose from unless told otherwise."""
     from retro_rl.envs.actions import DEFAULT_ACTION_SET
 
-    return DEFAULT_ACTION_SET.get(platform(game), "full")
+    return NATIVE if is_gymnasium_id(game) else DEFAULT_ACTION_SET.get(platform(game), "full")
 
 
 def is_sonic(game):
@@ -82,18 +97,28 @@ def is_sonic(game):
 
 def resolve_game(game):
     """Maps a game id to stable-retro 1.0.1's name, e.g. the movies' legacy
-    'SonicTheHedgehog2-Genesis' -> 'SonicTheHedgehog2-Genesis-v0'. Unknown ids raise UserError."""
+    'SonicTheHedgehog2-Genesis' -> 'SonicTheHedgehog2-Genesis-v0' (and this toolkit's
+    Gymnasium ids 'retro_rl/<game>' to <game>); a registered Gymnasium id stays itself, once
+    checked to be playable (gymnasium_games.describe). Unknown ids raise UserError."""
+    if is_gymnasium_id(game):
+        describe(game)
+        return game
+    game = game.removeprefix(OWN_NAMESPACE)
     known = retro.data.list_games(retro.data.Integrations.ALL)
     for candidate in (game, f"{game}-v0"):
         if candidate in known:
             return candidate
-    close = difflib.get_close_matches(game, known, n=5, cutoff=0.6)
+    close = difflib.get_close_matches(game, known, n=5, cutoff=0.6) + close_ids(game)
     hint = f"; close matches: {', '.join(close)}" if close else ""
-    raise UserError(f"unknown game {game!r}{hint}")
+    raise UserError(f"unknown game {game!r}: neither a stable-retro game nor a registered "
+                    f"Gymnasium id{hint}")
 
 
 def check_rom(game):
-    """Raises UserError naming the game and the import command when its ROM is not imported."""
+    """Raises UserError naming the game and the import command when its ROM is not imported
+    (a Gymnasium id has none to import)."""
+    if is_gymnasium_id(game):
+        return
     try:
         retro.data.get_romfile_path(game, retro.data.Integrations.ALL)
     except FileNotFoundError:
@@ -104,9 +129,11 @@ def check_rom(game):
 
 def resolve_state(game, state):
     """Returns a state name of `game` (its default when `state` is None) or raises UserError."""
-    states = retro.data.list_states(game, retro.data.Integrations.ALL)
     if state is None:
         return retro.State.DEFAULT
+    if is_gymnasium_id(game):
+        raise UserError(f"{game} is a Gymnasium environment: it has no start states to choose")
+    states = retro.data.list_states(game, retro.data.Integrations.ALL)
     if state in states:
         return state
     close = difflib.get_close_matches(state, states, n=5, cutoff=0.5)
@@ -122,6 +149,8 @@ def resolve_states(game, states_arg, default=None):
     """
     if states_arg is None:
         states = [default]
+    elif is_gymnasium_id(game):
+        raise UserError(f"--state: {game} is a Gymnasium environment, which has no start states")
     elif states_arg == "all":
         states = list(SONIC2_ACTS) if game.startswith("SonicTheHedgehog2") else \
             retro.data.list_states(game, retro.data.Integrations.ALL)

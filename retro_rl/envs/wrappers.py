@@ -1,6 +1,8 @@
 """The gymnasium wrappers `make_env` stacks, innermost first: frame skip (and recording),
 preprocessing, discrete actions, the level's end and the stall guard, Sonic's progress and
-reward, time limit, episode statistics, reward shaping, frame stacking."""
+reward, time limit, episode statistics, a life lost as an episode's end, reward shaping and
+clipping, frame stacking. (A Gymnasium id's frame skip and no-op starts are in
+gymnasium_games.py.)"""
 
 import collections
 import itertools
@@ -250,6 +252,47 @@ class LifeLossPenalty(gym.Wrapper):
         return observation, reward, terminated, truncated, info
 
 
+class ClipRewardSign(gym.RewardWrapper):
+    """The reward's sign (-1, 0 or 1): games' scores differ by orders of magnitude, so one
+    learning rate fits all (DQN's Atari setup). Outside EpisodeStatistics: reported returns
+    stay the game's score."""
+
+    def reward(self, reward):
+        return float(np.sign(reward))
+
+
+class LifeLossEnds(gym.Wrapper):
+    """A life lost (info["lives"] falls) ends the episode for the learner: terminated, with
+    info["life_lost"] true, so no value is bootstrapped past a death (DQN's Atari setup, for
+    training only). The game itself plays on: the next reset starts the new episode from that
+    step's observation instead of resetting the game. Outside EpisodeStatistics, which still
+    reports whole games."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self._after_loss = None  # (observation, info) the next episode starts from
+
+    def reset(self, **kwargs):
+        if self._after_loss is not None:
+            start, self._after_loss = self._after_loss, None
+            return start
+        observation, info = self.env.reset(**kwargs)
+        self._lives = info.get("lives")
+        return observation, info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        lives = info.get("lives")
+        lost = lives is not None and self._lives is not None and lives < self._lives
+        self._lives = lives
+        if lost and not (terminated or truncated):
+            terminated = info["life_lost"] = True
+            self._after_loss = (observation, dict(info))
+        else:
+            self._after_loss = None
+        return observation, reward, terminated, truncated, info
+
+
 class RoomsVisited(gym.Wrapper):
     """info["rooms"]: a bitmask of the room numbers (RAM `variable`) the episode has been in,
     bit r for room r (rooms past 63 share bit 63)."""
@@ -275,12 +318,17 @@ class RoomsVisited(gym.Wrapper):
         return 1 << min(max(int(room), 0), 63)
 
 
+# The info key of the toolkit's episode statistics. Not "episode": Gymnasium's
+# RecordEpisodeStatistics and SB3's Monitor write that key themselves, and the first refuses a
+# wrapped environment that already has it.
+EPISODE_STATS = "episode_stats"
+
+
 class EpisodeStatistics(gym.Wrapper):
-    """At the step that ends an episode, info["episode"] = {"return", "length", "frames",
+    """At the step that ends an episode, info[EPISODE_STATS] = {"return", "length", "frames",
     "level_complete"}: the unscaled return, agent steps, emulator frames, and whether the level
     was beaten. Sonic episodes also report "x_progress", games of many rooms "rooms"
-(RoomsVisited). Every step's info["episode_return"]
-    is the return so far."""
+    (RoomsVisited). Every step's info["episode_return"] is the return so far."""
 
     def reset(self, **kwargs):
         self._return, self._length, self._frames = 0.0, 0, 0
@@ -298,7 +346,7 @@ class EpisodeStatistics(gym.Wrapper):
             for name in ("x_progress", "rooms"):
                 if name in info:
                     episode[name] = info[name]
-            info["episode"] = episode
+            info[EPISODE_STATS] = episode
         return observation, reward, terminated, truncated, info
 
 

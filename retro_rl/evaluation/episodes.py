@@ -9,6 +9,7 @@ import os
 
 from retro_rl.agent import RandomPolicy
 from retro_rl.envs import games
+from retro_rl.envs.wrappers import EPISODE_STATS
 
 
 class OneEmulator:
@@ -33,12 +34,14 @@ class OneEmulator:
 
 
 def state_label(env):
-    """The start state's name as stable-retro loaded it, e.g. 'EmeraldHillZone.Act1'."""
-    return os.path.splitext(os.path.basename(env.unwrapped.statename))[0]
+    """The start state's name as stable-retro loaded it, e.g. 'EmeraldHillZone.Act1'
+    ('default' for a Gymnasium environment, which has none)."""
+    statename = getattr(env.unwrapped, "statename", None)
+    return os.path.splitext(os.path.basename(statename))[0] if statename else "default"
 
 
 def play_episode(env, policy, seed, on_step=None):
-    """Plays one episode from env.reset(seed=seed); returns env's info["episode"].
+    """Plays one episode from env.reset(seed=seed); returns env's info["episode_stats"].
     on_step(action, info) runs after every agent step."""
     observation, _ = env.reset(seed=seed)
     while True:
@@ -49,12 +52,12 @@ def play_episode(env, policy, seed, on_step=None):
         if on_step is not None:
             on_step(action, info)
         if done:
-            return info["episode"]
+            return info[EPISODE_STATS]
 
 
 def play_episodes(emulator, states, make_policy, episodes, seed, record_path=None,
                   on_start=None, on_step=None):
-    """Plays `episodes` episodes, yielding (state label, info["episode"], movie path or None)
+    """Plays `episodes` episodes, yielding (state label, info["episode_stats"], movie path or None)
     after each: episode i starts from its state in turn among `states`, played by
     make_policy(seed + i) from env.reset(seed=seed + i).
 

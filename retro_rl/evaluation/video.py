@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from retro_rl import display
 from retro_rl.envs import games
-from retro_rl.envs.actions import action_names
+from retro_rl.envs.gymnasium_games import screen
 from retro_rl.evaluation.episodes import play_episode
 
 VIDEO_EXTENSIONS = (".mp4", ".gif")
@@ -30,7 +30,7 @@ def write_video(path, chosen, label, rows, make_policy, states, emulator):
     seed = rows[chosen]["seed"]
     with writer:
         replay = play_episode(env, make_policy(seed), seed,
-                              lambda action, info: writer.append_data(env.unwrapped.get_screen()))
+                              lambda action, info: writer.append_data(screen(env)))
     if replay["return"] != rows[chosen]["return"]:
         print(f"warning: the video's replay of episode {chosen} scored {replay['return']:g}, "
               f"not {rows[chosen]['return']:g}", file=sys.stderr)
@@ -42,7 +42,7 @@ class LiveView:
     The window opens here, before the progress bar, so a no-display notice stays one line."""
 
     def __init__(self, title, env_config, screen_shape, scale, fps):
-        self.action_names = action_names(env_config.action_set)
+        self.action_names = env_config.action_names
         self.fps = 60.0 / env_config.frame_skip if fps is None else fps
         self.window = display.open_window(title, screen_shape, scale)
 
@@ -54,7 +54,7 @@ class LiveView:
             return
         lines = [self.heading,
                  f"action {self.action_names[action]}    return {info['episode_return']:g}"]
-        if not self.window.show(self.env.unwrapped.get_screen(), lines):
+        if not self.window.show(screen(self.env), lines):
             tqdm.write("window closed; the evaluation goes on without it", file=sys.stderr)
             self.window = None
             return

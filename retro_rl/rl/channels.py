@@ -44,7 +44,8 @@ class StepReport(NamedTuple):
     done: bool = False  # that step ended its episode: observation is the next episode's first
     terminated: bool = False  # a real end (game over, level complete), not a time limit
     final_observation: np.ndarray | None = None  # a truncated episode's real last observation
-    episode: dict | None = None  # the finished episode's statistics, where done
+    episode: dict | None = None  # the finished game's statistics, where done (None where a
+    # life lost ended the episode for learning while the game plays on)
     first: bool = False  # the first report since the worker connected: a fresh episode
 
 
@@ -66,8 +67,9 @@ def check_report(report, observation_shape):
     truncated = report.done and not report.terminated
     if (report.final_observation is not None) != truncated:
         raise ValueError("final_observation must come with a truncation, and only with one")
-    if (report.episode is not None) != report.done:
-        raise ValueError("episode statistics must come with done, and only with it")
+    if report.episode is not None and not report.done:
+        # done without them is a life lost, which ends the learner's episode, not the game
+        raise ValueError("episode statistics come only with done")
     if report.episode is not None:
         episode = report.episode
         if not all(math.isfinite(episode[name]) for name in EPISODE_FIELDS):
@@ -78,7 +80,7 @@ def check_report(report, observation_shape):
 
 
 def episode_stats(info_episode):
-    """make_env's info["episode"] -> the statistics a report carries."""
+    """make_env's info["episode_stats"] -> the statistics a report carries."""
     return {"episode_return": float(info_episode["return"]),
             "length": int(info_episode["length"]), "frames": int(info_episode["frames"]),
             "x_progress": float(info_episode.get("x_progress", 0.0)),

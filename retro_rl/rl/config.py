@@ -65,6 +65,9 @@ class LearnerConfig:
                                            "alone, the rest of the network frozen: a pretrained "
                                            "policy's value head is untrained, and advantages "
                                            "from it would first unlearn the policy")
+    final_learning_rate_fraction: float = setting(
+        1.0, "both learning rates fall linearly over total_frames to this fraction of their "
+             "start (0: annealed to 0, as cleanrl's PPO; 1: constant)")
     total_frames: int = setting(10_000_000, "stop after training on this many env frames "
                                             "(frame skip counted)")
     save_every: int = setting(1000, "updates between checkpoints (one is also written at the "
@@ -95,6 +98,9 @@ class LearnerConfig:
         for name in ("lambda_", "gae_lambda"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must be in [0, 1] (got {getattr(self, name)})")
+        if not 0 <= self.final_learning_rate_fraction <= 1:
+            problems.append("final_learning_rate_fraction must be in [0, 1] (got "
+                            f"{self.final_learning_rate_fraction})")
         if not 0 < self.intrinsic_discount < 1 or not 0 < self.clip_ratio < 1:
             problems.append("intrinsic_discount and clip_ratio must be in (0, 1)")
         if problems:
@@ -113,7 +119,7 @@ FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5,
                         "value_learning_rate": 1e-5, "entropy_cost": 0.0, "kl_cost": 1.0}
 
 
-# The settings of the systems Sonic agents were trained with; a flag given beside a preset wins.
+# The settings of published systems (Sonic's, Atari's); a flag given beside a preset wins.
 PRESETS = {
     # OpenAI baselines' A2C on the Sonic contest: lr 2e-4, entropy 0.01, value coefficient 0.5
     # on the squared error (here baseline_cost x 0.5 x the squared error: 1.0), gradients
@@ -129,6 +135,17 @@ PRESETS = {
                 "value_learning_rate": 1e-4, "entropy_cost": 0.001, "discount": 0.999,
                 "intrinsic_discount": 0.99, "extrinsic_coef": 2.0, "intrinsic_coef": 1.0,
                 "gae_lambda": 0.95, "baseline_cost": 1.0, "max_grad_norm": 0.5},
+    # cleanrl's ppo_atari_lstm.py on the ALE's Atari games (with the launcher's 8 workers, its
+    # 8 environments): 128-step unrolls, 4 epochs of 4 minibatches, clip 0.1 (the value's
+    # change too), lr 2.5e-4 annealed to 0 over 10 M agent steps (40 M frames), entropy 0.01,
+    # value coefficient 0.5 on 0.5 x the squared error (baseline_cost 0.5 here), gradients
+    # clipped at 0.5, gamma 0.99, GAE lambda 0.95.
+    "ppo_atari": {"algorithm": "ppo", "unroll_length": 128, "ppo_epochs": 4,
+                  "num_minibatches": 4, "clip_ratio": 0.1, "value_clip": 0.1,
+                  "learning_rate": 2.5e-4, "value_learning_rate": 2.5e-4,
+                  "final_learning_rate_fraction": 0.0, "total_frames": 40_000_000,
+                  "entropy_cost": 0.01, "baseline_cost": 0.5, "max_grad_norm": 0.5,
+                  "discount": 0.99, "gae_lambda": 0.95},
 }
 
 

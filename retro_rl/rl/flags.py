@@ -24,21 +24,22 @@ def learner_parser():
     add("--resume", action="store_true",
         help="continue from the newest <workspace>/model/reinforcement_model_<update>; give "
              "the --pretrained_model of the run it continues, which decides the defaults")
-    add("--game", default=None, help=f"stable-retro game id (default: the pretrained model's, "
-                                     f"else {games.DEFAULT_GAME})")
+    add("--game", default=None,
+        help="stable-retro game id, or a registered Gymnasium id such as ALE/Pong-v5 "
+             f"(default: the pretrained model's, else {games.DEFAULT_GAME})")
     add("--state", default=None,
         help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
              "state of other games); actors sample one per episode. Default: the model's")
     add("--grayscale", action="store_true",
         help="from scratch: one grey channel per observation instead of RGB (a model keeps "
-             "its own)")
+             "its own; the ALE's Atari games are gray anyway)")
     add("--frame_stack", type=int, default=None,
-        help="from scratch: observations stack this many last frames (default 1; a model "
-             "keeps its own)")
+        help="from scratch: observations stack this many last frames (default 1, 4 on the "
+             "ALE's Atari games; a model keeps its own)")
     add("--sticky_action_prob", type=float, default=None,
         help="chance per frame of repeating the previous frame's buttons, 0.25 the ALE's "
              "recommendation for Atari games; saved with the model (default: a model's own, "
-             "else 0)")
+             "else 0.25 on the ALE's Atari games, 0 elsewhere)")
     add("--reward_scale", type=float, default=None,
         help="multiplies the rewards trained on, saved with the model (default: an RL model's "
              "own, else the game's training default: 0.05 on Airstriker, where a hit scores "
@@ -86,7 +87,8 @@ def learner_parser():
              "the first")
     add("--preset", default=None, choices=sorted(PRESETS),
         help="the learner settings of a published system (a2c_sonic: baselines' A2C on the "
-             "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND); flags given beside it win")
+             "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND; ppo_atari: cleanrl's "
+             "ppo_atari_lstm on the ALE, with 8 workers); flags given beside it win")
     for field in dataclasses.fields(LearnerConfig):
         # None: left out, so that parse_learner_args can tell a given flag from a default.
         text = field.metadata["help"]

@@ -333,7 +333,7 @@ class InferenceServer:
             unroll["rewards"][t] = report.reward
             unroll["dones"][t] = report.done
             unroll["terminated"][t] = report.terminated
-            if report.done:
+            if report.episode is not None:
                 unroll["episodes"].append(report.episode)
             if report.final_observation is not None:
                 # V(x_last): the LSTM state goes on from this episode, and is not kept.

@@ -36,7 +36,7 @@ from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.rnd import RND
 from retro_rl.rl.start import load_start, save_checkpoint
 from retro_rl.rl.transport import LearnerService
-from retro_rl.rl.optimizer import make_optimizer
+from retro_rl.rl.optimizer import anneal_learning_rates, make_optimizer
 from retro_rl.rl.update import make_update
 
 STATUS_EVERY_S = 10.0  # console line and throughput charts
@@ -198,6 +198,7 @@ def train(args, config, device):
             # Versions behind: how stale the parameters that chose these actions were.
             lag = float(np.mean([meta["update"] - item["parameter_version"] for item in unrolls]))
             train_policy = meta["update"] >= config.value_warmup_updates
+            anneal_learning_rates(optimizer, config, meta["frames"])
             metrics = {name: float(value) for name, value in update(batch, train_policy).items()}
             if metrics["losses/skipped_update"]:
                 skipped += 1

@@ -76,6 +76,17 @@ class SplitAdam:
         return self.policy.variables + self.value.variables
 
 
+def anneal_learning_rates(optimizer, config, frames):
+    """Sets both step sizes for a run `frames` into training: they fall linearly from the
+    configured rates at frame 0 to final_learning_rate_fraction of them at total_frames (as
+    cleanrl's PPO anneals to 0); a fraction of 1 keeps them constant. A resumed run goes on
+    along the same line."""
+    progress = min(frames / config.total_frames, 1.0)
+    fraction = 1.0 - (1.0 - config.final_learning_rate_fraction) * progress
+    optimizer.policy.learning_rate.assign(config.learning_rate * fraction)
+    optimizer.value.learning_rate.assign(config.value_learning_rate * fraction)
+
+
 def make_optimizer(network, config):
     """The learner's optimizer, built for every weight of `network`: learning_rate for the
     network, value_learning_rate for its value heads."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from retro_rl.demos.starts import DemoStarts
 from retro_rl.envs import games
+from retro_rl.envs.wrappers import EPISODE_STATS
 from retro_rl.errors import UserError
 from retro_rl.rl import transport
 from retro_rl.rl.channels import ConnectionLost, LocalChannel, StepReport, episode_stats
@@ -77,8 +78,9 @@ class Player:
             self.steps += 1
             final, episode = None, None
             if terminated or truncated:
-                episode = episode_stats(info["episode"])
-                self.returns.append(episode["episode_return"])
+                if EPISODE_STATS in info:  # not where a life lost ends the learner's episode
+                    episode = episode_stats(info[EPISODE_STATS])
+                    self.returns.append(episode["episode_return"])
                 if not terminated:
                     final = observation
                 observation = self.reset()

@@ -25,7 +25,7 @@ def game_over_movie(tmp_path_factory):
 
 def test_parsed_episode_is_what_the_agent_lived(game_over_movie, tmp_path):
     movie, observations, actions, rewards, info = game_over_movie
-    assert info["episode"]["return"] > 0  # the comparison below covers real rewards
+    assert info["episode_stats"]["return"] > 0  # the comparison below covers real rewards
     manifest = parsing.parse_movies(movie, tmp_path, workers=1, progress=False)
     episode, = dataset.load_dataset(tmp_path)
     assert episode.name == movie.stem
@@ -36,9 +36,9 @@ def test_parsed_episode_is_what_the_agent_lived(game_over_movie, tmp_path):
     assert episode.dones.tolist() == [False] * (len(actions) - 1) + [True]
     entry, = manifest["movies"]
     # A game over can end the last step early: the frames are the environment's, exactly.
-    assert entry["frames_used"] == entry["frames"] == info["episode"]["frames"]
-    assert entry["steps"] == info["episode"]["length"] == len(actions)
-    assert entry["game_ended"] and entry["score"] == info["episode"]["return"]
+    assert entry["frames_used"] == entry["frames"] == info["episode_stats"]["frames"]
+    assert entry["steps"] == info["episode_stats"]["length"] == len(actions)
+    assert entry["game_ended"] and entry["score"] == info["episode_stats"]["return"]
     assert entry["projection"]["mixed_steps"] == 0
     assert entry["sha256"] == fileio.sha256_file(movie)
     assert dataset.dataset_settings(tmp_path) == {

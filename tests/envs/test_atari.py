@@ -72,7 +72,7 @@ def test_montezuma_episodes_report_the_rooms_they_visited(atari_roms):
             _, _, terminated, truncated, info = env.step(0)
             if terminated or truncated:
                 break
-        assert truncated and info["episode"]["rooms"] == 1 << 1
-        assert games.room_count(info["episode"]["rooms"]) == 1
+        assert truncated and info["episode_stats"]["rooms"] == 1 << 1
+        assert games.room_count(info["episode_stats"]["rooms"]) == 1
     finally:
         env.close()

@@ -53,7 +53,8 @@ def test_reward_scale_scales_only_what_the_agent_sees():
     scaled, scaled_info = play(make_env(max_episode_steps=300, reward_scale=0.01), 300)
     assert raw.sum() > 0  # tapping fire shoots something down in 300 steps
     np.testing.assert_allclose(scaled, raw * 0.01)
-    assert scaled_info["episode"]["return"] == raw_info["episode"]["return"] == raw.sum()
+    assert scaled_info["episode_stats"]["return"] == raw_info["episode_stats"]["return"] \
+        == raw.sum()
 
 
 def test_life_loss_penalty_charges_each_lost_life_and_reports_the_score():
@@ -64,7 +65,7 @@ def test_life_loss_penalty_charges_each_lost_life_and_reports_the_score():
     lost = np.flatnonzero(~np.isclose(charges, 0))
     assert len(lost) == 3  # Airstriker starts with three lives
     np.testing.assert_allclose(charges[lost], 10.0)
-    assert info["episode"]["return"] == raw_info["episode"]["return"] == raw.sum()
+    assert info["episode_stats"]["return"] == raw_info["episode_stats"]["return"] == raw.sum()
     assert info["episode_return"] == raw.sum()  # the running return is the score too
 
 
@@ -72,8 +73,8 @@ def test_time_limit_truncates_with_episode_statistics():
     env = make_env(max_episode_steps=10, frame_skip=3)
     rewards, info = play(env, 100)
     assert len(rewards) == 10
-    assert info["episode"] == {"return": rewards.sum(), "length": 10, "frames": 30,
-                               "level_complete": False}
+    assert info["episode_stats"] == {"return": rewards.sum(), "length": 10, "frames": 30,
+                                     "level_complete": False}
 
 
 def test_the_action_table_survives_resets():
@@ -147,7 +148,7 @@ def test_sonic_progress_and_level_complete():
         progress.append(info["x_progress"])
     assert progress == [0.5, 0.0, 1.0]
     assert terminated and info["level_complete"]
-    assert info["episode"]["x_progress"] == 1.0 and info["episode"]["level_complete"]
+    assert info["episode_stats"]["x_progress"] == 1.0 and info["episode_stats"]["level_complete"]
 
 
 # ------------------------------------------------------------------------------ the level's end
@@ -175,12 +176,12 @@ def test_a_beaten_level_terminates_with_level_complete_and_a_game_over_without()
     assert terminated and not truncated and info["level_complete"]
     assert info["game_state"] == 14 and info["lives"] > 0
     assert idle_steps < 10  # frame 5,408: two steps after the movie's end
-    assert info["episode"]["level_complete"]
+    assert info["episode_stats"]["level_complete"]
     env.close()
 
     _, info = play(make_env(), 5000)  # fire taps: to game over, long before the level's end
     assert info["lives"] == 0 and not info["level_complete"]
-    assert info["episode"]["level_complete"] is False
+    assert info["episode_stats"]["level_complete"] is False
 
 
 def test_the_title_screen_after_a_win_is_cut_off_by_the_stall_guard():
@@ -193,7 +194,7 @@ def test_the_title_screen_after_a_win_is_cut_off_by_the_stall_guard():
             break
     # The deque of the last 150 observations still held the movie's start screen before that.
     assert truncated and not terminated and info["stalled"] and steps == 150
-    assert not info["episode"]["level_complete"]
+    assert not info["episode_stats"]["level_complete"]
     # While playing, the screen scrolls: the guard never fires (the demo's 1,350 steps above
     # were emulated under it and it did not).
     assert env.get_wrapper_attr("steps") == 150

@@ -39,7 +39,6 @@ def good_reports():
      "first report"),
     (StepReport(observation(), done=True, episode=EPISODE), "final_observation"),
     (StepReport(observation(), final_observation=observation()), "final_observation"),
-    (StepReport(observation(), done=True, terminated=True), "episode statistics"),
     (StepReport(observation(), episode=EPISODE), "episode statistics"),
     (StepReport(observation(), done=True, terminated=True,
                 episode=dict(EPISODE, episode_return=math.nan)), "NaN"),
@@ -56,6 +55,11 @@ def test_malformed_reports_are_refused(report, problem):
 def test_well_formed_reports_pass():
     for report in good_reports():
         check_report(report, SHAPE)
+
+
+def test_a_life_lost_ends_the_episode_without_the_games_statistics():
+    # LifeLossEnds: the learner's episode ends, the game (whose statistics come later) goes on.
+    check_report(StepReport(observation(), 1.0, done=True, terminated=True), SHAPE)
 
 
 def test_the_local_channel_carries_reports_and_answers_whole(tmp_path):
