@@ -69,6 +69,9 @@ class LearnerConfig:
                                             "(frame skip counted)")
     save_every: int = setting(1000, "updates between checkpoints (one is also written at the "
                                     "end)")
+    keep_checkpoints: int = setting(5, "periodic checkpoints kept, the newest; older ones are "
+                                       "deleted, but never the pretrained model or one written "
+                                       "where a run ended (0 keeps every one)")
 
     def __post_init__(self):
         mistyped = type_problems(self)
@@ -88,6 +91,7 @@ class LearnerConfig:
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
                      for name in ("entropy_cost", "baseline_cost", "kl_cost",
                                   "value_warmup_updates", "value_clip", "rnd_coef",
+                                  "keep_checkpoints",
                                   "extrinsic_coef", "intrinsic_coef")
                      if not getattr(self, name) >= 0]
         if not 0 < self.discount <= 1:
@@ -107,8 +111,8 @@ class LearnerConfig:
 # learns alone first, then everything moves at a 30x smaller step, held near the pretrained
 # policy by the KL term rather than pushed from it by an entropy bonus. (The value head at the
 # from-scratch step with a 2,000-update warm-up measured no better: 0.96x the clone, not 1.08x.)
-# A clone whose value head learnt the demonstrations' returns (bc/values.py) needs no warm-up:
-# flags.parse_learner_args sets it to 0 for one.
+# A clone whose value head learnt the demonstrations' returns (bc/values.py) of the run's reward
+# and discount needs no warm-up: flags.parse_learner_args sets it to 0 for one.
 FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5,
                         "value_learning_rate": 1e-5, "entropy_cost": 0.0, "kl_cost": 1.0}
 

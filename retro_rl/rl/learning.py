@@ -186,7 +186,7 @@ def train(args, config, device):
              f"TensorBoard run {meta['run_name']}")
     log.info(f"listening on {service.address}")
 
-    start_frames, saved_update, first_update, skipped = meta["frames"], None, True, 0
+    start_frames, first_update, skipped = meta["frames"], True, 0
     window = {"time": time.monotonic(), "frames": meta["frames"], "update": meta["update"],
               "returns": [], "passes": 0, "rows": 0}
     try:
@@ -209,7 +209,6 @@ def train(args, config, device):
             batches.updated()
             write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window)
             if meta["update"] % config.save_every == 0:
-                saved_update = meta["update"]
                 save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
             if first_update:  # throughput counts from here, after waiting and compiling
                 window.update(time=time.monotonic(), frames=meta["frames"], update=meta["update"])
@@ -220,8 +219,8 @@ def train(args, config, device):
         inference.request_stop()
         if not first_update and meta["update"] > window["update"]:
             report(writer, inference, meta, window, metrics, lag, env_config)
-        if saved_update != meta["update"]:
-            save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
+        save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd,
+                        final=True)
         # Workers learn of the stop with their next answer and leave.
         deadline = time.monotonic() + 10.0
         while inference.workers() and time.monotonic() < deadline:
