@@ -88,6 +88,9 @@ def learner_parser():
         help="the number of workers the run starts (the launcher passes its number of envs): "
              "a2c and ppo begin their first round once this many have joined; 0 begins with "
              "the first")
+    add("--address_fd", type=int, default=None,
+        help="an open file descriptor the learner writes its HOST:PORT to, one line, once "
+             "workers can connect, then closes (how the launchers learn a port 0 bind)")
     add("--preset", default=None, choices=sorted(PRESETS),
         help="the learner settings of a published system (a2c_sonic: baselines' A2C on the "
              "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND); flags given beside it win")
@@ -164,6 +167,8 @@ def parse_learner_args(argv=None):
         raise UserError(f"--workers must be at least 0 (got {args.workers})")
     if args.tf_threads < 0:
         raise UserError(f"--tf_threads must be at least 0 (got {args.tf_threads})")
+    if args.address_fd is not None and args.address_fd < 0:
+        raise UserError(f"--address_fd must be a file descriptor (got {args.address_fd})")
     host, _, port = args.bind.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         raise UserError(f"--bind {args.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")

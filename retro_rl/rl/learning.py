@@ -34,7 +34,7 @@ from retro_rl.rl.batches import BatchPrefetcher, Rounds
 from retro_rl.rl.config import RunSettings
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.rnd import RND
-from retro_rl.rl.start import load_start, save_checkpoint
+from retro_rl.rl.start import announce_address, load_start, save_checkpoint
 from retro_rl.rl.transport import LearnerService
 from retro_rl.rl.optimizer import make_optimizer
 from retro_rl.rl.update import make_update
@@ -185,6 +185,7 @@ def train(args, config, device):
              f"{meta['resume_folder'] or meta['pretrained'] or 'from scratch'}; "
              f"TensorBoard run {meta['run_name']}")
     log.info(f"listening on {service.address}")
+    announce_address(args.address_fd, service.address)
 
     start_frames, first_update, skipped = meta["frames"], True, 0
     window = {"time": time.monotonic(), "frames": meta["frames"], "update": meta["update"],

@@ -105,6 +105,19 @@ def load_start(args, config):
     return network, env_config, states, meta, anchor
 
 
+def announce_address(address_fd, address):
+    """Writes HOST:PORT, one line, to the launcher's pipe (--address_fd; None: none) and
+    closes it."""
+    if address_fd is None:
+        return
+    try:
+        with os.fdopen(address_fd, "w") as pipe:
+            pipe.write(f"{address}\n")
+    except OSError as error:
+        raise UserError(f"--address_fd {address_fd}: cannot write the address to it "
+                        f"({error.strerror or error})") from None
+
+
 def save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd=None,
                     final=False):
     """Writes reinforcement_model_<update> (with RND's state where `rnd` is given), then removes
