@@ -10,7 +10,7 @@ from retro_rl.envs import games, wrappers
 from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM
 from retro_rl.envs.emulator import make_retro
 from retro_rl.errors import UserError
-from retro_rl.fields import type_problems
+from retro_rl.fields import check_types, from_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +56,7 @@ class EnvConfig:
     max_pool: bool | None = None
 
     def __post_init__(self):
-        mistyped = type_problems(self)
-        if mistyped:
-            raise UserError("; ".join(mistyped))
+        check_types(self)
         if self.action_set is None:
             object.__setattr__(self, "action_set", games.default_action_set(self.game))
         platform = games.platform(self.game)
@@ -102,11 +100,7 @@ class EnvConfig:
 
     @classmethod
     def from_dict(cls, values):
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise UserError(f"unknown environment settings {sorted(unknown)}")
-        return cls(**values)
+        return from_dict(cls, values, "environment")
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
