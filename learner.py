@@ -1,8 +1,9 @@
-"""IMPALA learner: trains the CNN-LSTM on unrolls that actors (actor.py) send over gRPC.
+"""Learner: chooses the environment workers' (actor.py) actions and trains the CNN-LSTM on
+what they play, with IMPALA, A2C or PPO (--algorithm).
 
     python learner.py --pretrained_model supervised_model_3 --total_frames 5000000
     python learner.py --pretrained_model none --game Airstriker-Genesis-v0   # from scratch
-    python learner.py --resume                     # the newest reinforcement_model_<update>
+    python learner.py --resume                     # the run of the newest checkpoint
 
 It listens (`--bind`, 127.0.0.1:50051 by default), publishes its settings and weights, trains
 on batches of unrolls, and saves model/reinforcement_model_<update> every --save_every updates
@@ -25,10 +26,12 @@ def main(argv=None):
     args, config = parse_learner_args(argv)  # checked before TensorFlow starts
     fileio.check_writable(os.path.join(args.workspace_path, "logs"))
     logs.setup(args.workspace_path, "learner")
+    log = logging.getLogger("learner")
+    for note in args.notes:
+        log.info(note)
     device, missing = start_tensorflow(gpu=bool(args.gpu), threads=args.tf_threads)
     if missing:
-        logging.getLogger("learner").info("notice: --gpu 1 but no GPU is usable here; "
-                                          "training on the CPU")
+        log.info("notice: --gpu 1 but no GPU is usable here; training on the CPU")
     from retro_rl.rl.learning import train
 
     return train(args, config, device)

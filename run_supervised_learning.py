@@ -72,8 +72,12 @@ def build_parser():
     add("--value_cost", type=float, default=defaults.value_cost,
         help="weight of the value loss: the value head learns the demonstrations' discounted "
              "returns under the reward reinforcement learning trains on (the game's reward "
-             "scale and life-loss penalty, the learner's discount), so that fine-tuning starts "
+             "scale and life-loss penalty, --value_discount), so that fine-tuning starts "
              "with a critic; 0 leaves the value head untrained")
+    add("--value_discount", type=float, default=defaults.value_discount,
+        help="gamma of the value head's returns: the --discount the learner will fine-tune "
+             "with (0.999 for its --preset ppo_rnd). The learner skips its value warm-up only "
+             "for a critic whose discount and reward settings are the run's")
     add("--seed", type=int, default=defaults.seed,
         help="seed of the initial weights, the validation split and the data order")
     add("--resume", action="store_true",

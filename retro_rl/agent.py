@@ -46,9 +46,6 @@ class Agent:
         self.prev_rewards = np.asarray(rewards, np.float32)
         self.episode_start = np.asarray(dones, bool).copy()
 
-    def set_weights(self, weights):
-        self.network.set_weights(weights)
-
 
 class RandomPolicy:
     """The uniform-random baseline: each step's actions drawn uniformly with a seeded Generator."""

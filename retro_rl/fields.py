@@ -5,6 +5,8 @@ instead of deep inside the emulator or TensorFlow."""
 import dataclasses
 import typing
 
+from retro_rl.errors import UserError
+
 _ACCEPTED = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
 
 
@@ -24,3 +26,19 @@ def type_problems(instance):
             names = " or ".join(kind.__name__ for kind in kinds if kind is not type(None))
             problems.append(f"{field.name} must be {names} (got {value!r})")
     return problems
+
+
+def check_types(instance):
+    """For __post_init__: UserError naming every field whose value is not of its type."""
+    problems = type_problems(instance)
+    if problems:
+        raise UserError("; ".join(problems))
+
+
+def from_dict(cls, values, what):
+    """cls(**values) of a settings dataclass; UserError naming the keys it has no field for
+    (`what`: which settings, for the message)."""
+    unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
+    if unknown:
+        raise UserError(f"unknown {what} settings {sorted(unknown)}")
+    return cls(**values)

@@ -65,6 +65,15 @@ def atomic_folder(path):
         shutil.rmtree(temporary, ignore_errors=True)
 
 
+def remove_folder(path):
+    """Removes a folder in one rename (into a temporary that is then deleted), so a reader never
+    sees half of it."""
+    path = pathlib.Path(path).absolute()
+    old = path.with_name(f".{path.name}.{os.getpid()}.old.tmp")
+    os.replace(path, old)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def sha256_file(path):
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -2,10 +2,16 @@
 ROMs this machine has."""
 
 import functools
+import os
 import pathlib
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 
+import pytest
 import stable_retro as retro
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -18,6 +24,77 @@ def run_command(script, *args, timeout=300, **kwargs):
     """Runs a root command (e.g. "replay_parser.py") in a fresh interpreter, as a user would."""
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=timeout, **kwargs)
+
+
+def default_sigint():
+    """For Popen's preexec_fn: the child takes Ctrl-C as a user's terminal gives it, even where
+    the suite runs as a background job, whose processes start with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_for(condition, timeout_s, what):
+    """condition()'s first true result, polled until `timeout_s`; else the test fails."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+class CheckedThread(threading.Thread):
+    """A thread whose failure fails the test: join() raises what the target raised (a failed
+    assert included), and fails where the thread is still running at its timeout."""
+
+    def __init__(self, target, args=()):
+        super().__init__(target=target, args=args, daemon=True)
+        self.what, self.error = getattr(target, "__name__", repr(target)), None
+
+    def run(self):
+        try:
+            super().run()
+        except BaseException as error:  # raised again by join(), in the test's thread
+            self.error = error
+
+    def join(self, timeout):
+        super().join(timeout)
+        if self.is_alive():
+            pytest.fail(f"{self.what} still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+
+
+def free_port():
+    """A port free a moment ago, for a test whose clients must know the port before the server
+    binds it (another process may take it in between: bind port 0 wherever the order allows)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def save_tiny_model(folder, env_config=None, metadata=None, intrinsic_value=False, seed=0,
+                    learner=None):
+    """A small untrained model folder (36x36 observations, 16 LSTM units) of `env_config`'s
+    game, with `metadata` in its config.json (default: a supervised model); with `learner` (a
+    LearnerConfig), the fresh optimizer state of its update too, as a checkpoint to resume."""
+    from retro_rl.envs import EnvConfig
+    from retro_rl.model import checkpoints
+    from retro_rl.model.config import NetworkConfig
+    from retro_rl.model.network import create_network
+
+    env_config = env_config or EnvConfig(obs_size=36)
+    network = create_network(NetworkConfig(num_actions=env_config.num_actions, lstm_units=16,
+                                           intrinsic_value=intrinsic_value),
+                             env_config.observation_shape, seed=seed)
+    optimizer = None
+    if learner is not None:
+        from retro_rl.rl.optimizer import make_optimizer
+
+        optimizer = make_optimizer(network, learner)
+    checkpoints.save_model(os.fspath(folder), network, env_config,
+                           metadata or {"kind": "supervised"}, optimizer=optimizer)
+    return network
 
 
 def error_lines(result):
@@ -39,6 +116,22 @@ def rom_imported(game):
         return True
     except FileNotFoundError:
         return False
+
+
+def private_retro_data(folder, without_roms_of="-Atari2600-v0"):
+    """A stable-retro data folder of the test's own (for RETRO_DATA_PATH): the installed one's
+    files linked, but the ROMs of the games whose id ends with `without_roms_of`, so a test that
+    imports those imports them here and leaves the machine's stable-retro as it was."""
+    source = pathlib.Path(retro.data.path())
+    folder = pathlib.Path(folder)
+    for here, _, names in os.walk(source):
+        relative = pathlib.Path(here).relative_to(source)
+        (folder / relative).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            rom = name.startswith("rom.") and name != "rom.sha"  # rom.sha: how it is known
+            if not (relative.name.endswith(without_roms_of) and rom):
+                (folder / relative / name).symlink_to(pathlib.Path(here) / name)
+    return folder
 
 
 @functools.cache

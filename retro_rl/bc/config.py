@@ -33,6 +33,7 @@ class BCConfig:
     eval_every: int = 250
     val_fraction: float = 0.1
     value_cost: float = 0.5
+    value_discount: float = 0.99  # rl.config.LearnerConfig's discount
     seed: int = 1
     resume: bool = False
 
@@ -45,6 +46,8 @@ class BCConfig:
             raise UserError(f"--learning_rate must be positive (got {self.learning_rate})")
         if not self.value_cost >= 0:
             raise UserError(f"--value_cost must be at least 0 (got {self.value_cost})")
+        if not 0 < self.value_discount < 1:
+            raise UserError(f"--value_discount must be in (0, 1) (got {self.value_discount})")
         if not 0 <= self.val_fraction < 1:
             raise UserError(f"--val_fraction must be in [0, 1) (got {self.val_fraction})")
 

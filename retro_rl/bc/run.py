@@ -21,7 +21,6 @@ from retro_rl.envs.actions import action_names
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.model.config import NetworkConfig
-from retro_rl.rl.config import LearnerConfig
 
 CURVES_IMAGE = "image/supervised_learning.png"
 
@@ -65,13 +64,14 @@ def train_model(config):
     if not train_episodes:
         raise UserError("every movie is held out for validation; lower --val_fraction")
     # The critic learns the returns of the reward the learner will train on (the game's
-    # training defaults, the learner's discount), so that fine-tuning starts with one.
+    # training defaults, --value_discount), so that fine-tuning starts with one; they are saved
+    # as value_targets, which the learner compares with its run's before it trusts the critic.
     reward_settings = None
     if config.value_cost > 0:
         trained_on = env_config.with_training_defaults()
         reward_settings = values.RewardSettings(trained_on.reward_scale,
                                                 trained_on.life_loss_penalty,
-                                                LearnerConfig().discount)
+                                                config.value_discount)
     train_movies = data.Movies(train_episodes, reward_settings)
     val_movies = data.Movies(val_episodes, reward_settings) if val_episodes else None
     del episodes, train_episodes, val_episodes  # the Movies hold the only copy we need

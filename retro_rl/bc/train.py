@@ -7,11 +7,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from retro_rl.bc import data, metrics, values
+from retro_rl.bc import data, metrics
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.model.distribution import categorical
 from retro_rl.model.network import create_network
+from retro_rl.rl.losses import explained_variance
 
 # Settings a checkpoint must share with a run that resumes it (they shape the network's inputs
 # and outputs); training settings such as the learning rate may change.
@@ -131,7 +132,8 @@ def evaluate(network, movies, batch_size, seq_len):
             "balanced_accuracy": metrics.balanced_accuracy(confusion),
             "value_loss": float(0.5 * np.mean((predicted - targets) ** 2)) if len(targets)
             else float("nan"),
-            "explained_variance": values.explained_variance(predicted, targets),
+            "explained_variance": float(explained_variance(targets, predicted))
+            if len(targets) > 1 and targets.var() > 0 else float("nan"),
             "confusion": confusion}
 
 

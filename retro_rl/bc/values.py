@@ -54,12 +54,3 @@ def value_targets(rewards, lives_lost, terminal_end, settings):
         mask[max(len(shaped) - settings.masked_steps, 0):] = False
     return targets.astype(np.float32), mask
 
-
-def explained_variance(predictions, targets):
-    """1 - Var(targets - predictions) / Var(targets): 1 is a perfect critic, 0 no better than a
-    constant, NaN without variance to explain."""
-    targets = np.asarray(targets, np.float64)
-    if len(targets) < 2 or targets.var() == 0:
-        return float("nan")
-    variance = targets.var()
-    return float(1.0 - (targets - np.asarray(predictions, np.float64)).var() / variance)

@@ -1,5 +1,5 @@
-"""The run on a Ray cluster: what run_reinforcement_learning.sh does on one machine, with Ray
-placing and supervising the processes.
+"""The run on a Ray cluster: what local.py (run_reinforcement_learning.sh) does on one machine,
+with Ray placing and supervising the processes.
 
   1. Connect to the cluster at --address, or start a local one (whose learner listens on
      127.0.0.1 only).
@@ -26,6 +26,7 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import (NodeAffinitySchedulingStrategy,
                                             PlacementGroupSchedulingStrategy)
 
+from retro_rl.cluster import children
 from retro_rl.cluster.processes import EnvWorker, LearnerProcess, rom_problem
 from retro_rl.envs import games
 from retro_rl.errors import UserError
@@ -99,10 +100,8 @@ class LogFolder:
 
 def learner_flags(args, extra):
     """The learner's command line: the launcher's arguments, then the user's flags (which win)."""
-    cores = os.cpu_count() or 1
-    tf_threads = cores - args.num_envs if cores > args.num_envs else 1
-    return ["--gpu", str(args.gpu), "--tf_threads", str(tf_threads), "--workers",
-            str(args.num_envs), "--pretrained_model", args.pretrained_model,
+    return [*children.learner_flags(args.num_envs, args.gpu, args.pretrained_model,
+                                    os.cpu_count() or 1),
             "--workspace_path", args.workspace_path, *extra]
 
 

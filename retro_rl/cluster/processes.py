@@ -11,17 +11,14 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 
 import ray
 
+from retro_rl.cluster import children
 from retro_rl.errors import UserError
 from retro_rl.logs import DATE_FORMAT, FORMAT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LISTENING = "listening on "
 
 
 class LineBuffer(logging.Handler):
@@ -75,30 +72,25 @@ class LearnerProcess:
         self.host = host or node_address()
         if not any(flag == "--bind" or flag.startswith("--bind=") for flag in flags):
             flags = [*flags, "--bind", f"{self.host}:0"]
-        self.process = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "learner.py"), *flags], cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.listening = threading.Event()
+        # Not with die_with_parent: Ray may run this constructor in a thread that ends before
+        # the actor does, and the death signal follows the thread.
+        self.process, self.address_pipe = children.start_learner(
+            flags, die_with_parent=False, cwd=children.ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
         self.bound = None
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
         for line in self.process.stdout:
-            line = line.rstrip("\n")
-            if self.bound is None and LISTENING in line:
-                self.bound = line.split(LISTENING, 1)[1].strip()
-                self.listening.set()
-            self.output.lines.append(line)
-        self.listening.set()  # it ended without listening
+            self.output.lines.append(line.rstrip("\n"))
 
     def address(self, timeout_s=600.0):
         """HOST:PORT workers connect to, or None when the learner stopped first."""
-        self.listening.wait(timeout_s)
-        if self.bound is None:
-            return None
-        host, port = self.bound.rsplit(":", 1)
-        return f"{self.host if host in ('0.0.0.0', '') else host}:{port}"
+        if self.address_pipe is not None:
+            pipe, self.address_pipe = self.address_pipe, None
+            bound = children.read_address(pipe, timeout_s)
+            self.bound = None if bound is None else children.connect_address(bound, self.host)
+        return self.bound
 
     def where(self):
         return node_and_pid()
@@ -154,6 +146,3 @@ class EnvWorker:
 
     def lines(self):
         return self.output.take()
-
-    def ping(self):
-        return time.time()

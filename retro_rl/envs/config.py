@@ -10,7 +10,7 @@ from retro_rl.envs import games, gymnasium_games, wrappers
 from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM, action_names
 from retro_rl.envs.emulator import make_retro
 from retro_rl.errors import UserError
-from retro_rl.fields import type_problems
+from retro_rl.fields import check_types, from_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +74,7 @@ class EnvConfig:
     clip_rewards: bool = False
 
     def __post_init__(self):
-        mistyped = type_problems(self)
-        if mistyped:
-            raise UserError("; ".join(mistyped))
+        check_types(self)
         ale = gymnasium_games.is_ale(self.game)
         for name, for_ale, otherwise in (("grayscale", True, False), ("frame_stack", 4, 1),
                                          ("sticky_action_prob", 0.25, 0.0),
@@ -145,11 +143,7 @@ class EnvConfig:
 
     @classmethod
     def from_dict(cls, values):
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise UserError(f"unknown environment settings {sorted(unknown)}")
-        return cls(**values)
+        return from_dict(cls, values, "environment")
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

@@ -4,7 +4,7 @@ costs no TensorFlow, so a command checks them before it starts."""
 import dataclasses
 
 from retro_rl.errors import UserError
-from retro_rl.fields import type_problems
+from retro_rl.fields import check_types, from_dict
 
 TORSOS = ("nature", "impala")
 
@@ -25,9 +25,7 @@ class NetworkConfig:
     intrinsic_value: bool = False
 
     def __post_init__(self):
-        mistyped = type_problems(self)
-        if mistyped:
-            raise UserError("; ".join(mistyped))
+        check_types(self)
         if self.torso not in TORSOS:
             raise UserError(f"torso must be 'nature' or 'impala' (got {self.torso!r})")
         if self.num_actions < 2 or self.lstm_units < 1:
@@ -35,8 +33,4 @@ class NetworkConfig:
 
     @classmethod
     def from_dict(cls, values):
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise UserError(f"unknown network settings {sorted(unknown)}")
-        return cls(**values)
+        return from_dict(cls, values, "network")

@@ -1,14 +1,21 @@
 """Reinforcement learning: one learner that acts for every environment worker and trains.
 
-  config     the learner's settings (LearnerConfig), and what workers are told (RunSettings)
-  flags      the learner's and the worker's command-line flags
-  vtrace     V-trace targets, a pure function of tensors
-  update     the optimizer and one gradient step `update(batch) -> metrics`
+  config     the learner's settings (LearnerConfig, presets, fine-tuning defaults), and what
+             workers are told (RunSettings)
+  flags      the learner's and the worker's command-line flags; --resume's saved settings
+  start      where a run starts (scratch, pretrained, resumed), its checkpoints and their
+             retention
+  learning   the learner's loop: serve, train, report
+  batches    what each update trains on: IMPALA's prefetched batches, A2C's and PPO's rounds
+  update     `make_update(...) -> update(batch) -> metrics`, whichever the algorithm
+  impala     V-trace's update; vtrace the targets, a pure function of tensors
+  onpolicy   A2C's and PPO's updates; gae the advantages, a pure function of tensors
+  losses     what every update shares: the network over a batch, value and KL terms, the step
+  optimizer  Adam, with a step size of its own for the value heads
+  rnd        random network distillation: the intrinsic reward and its predictor
   unroll     the layout of the T-step unrolls trained on, defined once
   channels   what a worker reports after each step, and the shared-memory channel that carries it
   transport  the gRPC service and client (settings; remote workers' streams); proto/ the messages
   inference  the inference server: batched actions for every worker, unrolls built from reports
   worker     an environment worker: steps one emulator, imports no TensorFlow
-  start      where a run starts (scratch, pretrained, resumed) and its checkpoints
-  learning   the learner's loop: serve, train, report
 """

@@ -1,7 +1,7 @@
 """Where the learner's batches come from: `BatchPrefetcher` (IMPALA: any B unrolls, stacked in
 a thread of its own while the previous update runs) and `Rounds` (A2C, PPO: one unroll from
 every worker, the workers waiting while the learner updates). Both give (batch, unrolls) from
-`get(stop)`, hear `updated()` after each update and count the unrolls they `handed` over.
+`get(stop)` and hear `updated()` after each update.
 """
 
 import logging
@@ -22,7 +22,6 @@ class BatchPrefetcher:
     def __init__(self, unroll_queue, batch_size):
         self.unroll_queue, self.batch_size = unroll_queue, batch_size
         self.ready = queue.Queue(maxsize=1)
-        self.taken = self.handed = 0  # unrolls taken from the queue / handed over in batches
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
         self._thread.start()
@@ -32,7 +31,6 @@ class BatchPrefetcher:
         while not self._stop.is_set():
             try:
                 items.append(self.unroll_queue.get(timeout=0.2))
-                self.taken += 1
                 quiet_since = time.monotonic()
             except queue.Empty:
                 if time.monotonic() - quiet_since > QUIET_WARNING_S:
@@ -55,9 +53,7 @@ class BatchPrefetcher:
         """The next (batch, unrolls), or None once `stop` is set."""
         while not stop:
             try:
-                batch = self.ready.get(timeout=0.2)
-                self.handed += len(batch[1])
-                return batch
+                return self.ready.get(timeout=0.2)
             except queue.Empty:
                 continue
         return None
@@ -69,10 +65,6 @@ class BatchPrefetcher:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    @property
-    def held(self):
-        return self.taken - self.handed
-
 
 class Rounds:
     """The synchronous inference server's rounds (inference.py), stacked: get(stop) waits for
@@ -80,7 +72,6 @@ class Rounds:
 
     def __init__(self, inference):
         self.inference = inference
-        self.handed = 0
 
     def get(self, stop):
         quiet_since = time.monotonic()
@@ -93,7 +84,6 @@ class Rounds:
                              f"{self.inference.round_size} workers running?")
                     quiet_since = time.monotonic()
                 continue
-            self.handed += len(unrolls)
             return unroll.stack(unrolls), unrolls
         return None
 

@@ -9,7 +9,7 @@ import dataclasses
 
 from retro_rl.envs import EnvConfig
 from retro_rl.errors import UserError
-from retro_rl.fields import type_problems
+from retro_rl.fields import check_types
 
 DEFAULT_BIND = "127.0.0.1:50051"
 ALGORITHMS = ("impala", "a2c", "ppo")
@@ -72,11 +72,12 @@ class LearnerConfig:
                                             "(frame skip counted)")
     save_every: int = setting(1000, "updates between checkpoints (one is also written at the "
                                     "end)")
+    keep_checkpoints: int = setting(5, "periodic checkpoints kept, the newest; older ones are "
+                                       "deleted, but never the pretrained model or one written "
+                                       "where a run ended (0 keeps every one)")
 
     def __post_init__(self):
-        mistyped = type_problems(self)
-        if mistyped:
-            raise UserError("; ".join(mistyped))
+        check_types(self)
         problems = [f"{name} must be at least 1 (got {getattr(self, name)})"
                     for name in ("unroll_length", "batch_size", "total_frames", "save_every",
                                  "ppo_epochs", "num_minibatches")
@@ -91,6 +92,7 @@ class LearnerConfig:
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
                      for name in ("entropy_cost", "baseline_cost", "kl_cost",
                                   "value_warmup_updates", "value_clip", "rnd_coef",
+                                  "keep_checkpoints",
                                   "extrinsic_coef", "intrinsic_coef")
                      if not getattr(self, name) >= 0]
         if not 0 < self.discount <= 1:
@@ -111,10 +113,9 @@ class LearnerConfig:
 # Airstriker): with the from-scratch values a cloned policy, near-deterministic and with an
 # untrained value head, unlearns what it was taught within 100,000 frames. So the value head
 # learns alone first, then everything moves at a 30x smaller step, held near the pretrained
-# policy by the KL term rather than pushed from it by an entropy bonus. (The value head at the
-# from-scratch step with a 2,000-update warm-up measured no better: 0.96x the clone, not 1.08x.)
-# A clone whose value head learnt the demonstrations' returns (bc/values.py) needs no warm-up:
-# flags.parse_learner_args sets it to 0 for one.
+# policy by the KL term rather than pushed from it by an entropy bonus.
+# A clone whose value head learnt the demonstrations' returns (bc/values.py) of the run's reward
+# and discount needs no warm-up: flags.parse_learner_args sets it to 0 for one.
 FINE_TUNING_DEFAULTS = {"value_warmup_updates": 500, "learning_rate": 1e-5,
                         "value_learning_rate": 1e-5, "entropy_cost": 0.0, "kl_cost": 1.0}
 

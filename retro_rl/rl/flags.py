@@ -4,6 +4,8 @@ a flag neither knows is an error."""
 
 import argparse
 import dataclasses
+import math
+import os
 
 from retro_rl import cli
 from retro_rl.envs import games
@@ -22,8 +24,10 @@ def learner_parser():
         help="model folder to start from: a name under <workspace>/model/ or a path; 'none' "
              "starts from scratch with --game/--state and default settings")
     add("--resume", action="store_true",
-        help="continue from the newest <workspace>/model/reinforcement_model_<update>; give "
-             "the --pretrained_model of the run it continues, which decides the defaults")
+        help="continue the run of the newest <workspace>/model/reinforcement_model_<update>: "
+             "its saved learner settings and pretrained model; a flag given changes a setting "
+             "(the learner lists every change), another algorithm, RND on or off, or other "
+             "observations are refused")
     add("--game", default=None,
         help="stable-retro game id, or a registered Gymnasium id such as ALE/Pong-v5 "
              f"(default: the pretrained model's, else {games.DEFAULT_GAME})")
@@ -85,6 +89,9 @@ def learner_parser():
         help="the number of workers the run starts (the launcher passes its number of envs): "
              "a2c and ppo begin their first round once this many have joined; 0 begins with "
              "the first")
+    add("--address_fd", type=int, default=None,
+        help="an open file descriptor the learner writes its HOST:PORT to, one line, once "
+             "workers can connect, then closes (how the launchers learn a port 0 bind)")
     add("--preset", default=None, choices=sorted(PRESETS),
         help="the learner settings of a published system (a2c_sonic: baselines' A2C on the "
              "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND; ppo_atari: cleanrl's "
@@ -129,16 +136,23 @@ def _parse_own(parser, other, argv):
 
 
 def parse_learner_args(argv=None):
-    """Returns (args, LearnerConfig): the fine-tuning defaults apply from a pretrained model,
-    a flag given wins over any default."""
+    """Returns (args, LearnerConfig). A flag given wins over a preset, which wins over the
+    defaults: the saved run's settings with --resume, else the fine-tuning ones from a
+    pretrained model, else LearnerConfig's. args.notes holds the lines the learner logs when it
+    starts (what --resume changed, why the value warm-up runs or not)."""
     args = _parse_own(learner_parser(), actor_parser(), argv)
+    args.notes = []
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(LearnerConfig)
              if getattr(args, field.name) is not None}  # a flag left out keeps a default
-    defaults = dict(FINE_TUNING_DEFAULTS) if args.pretrained_model != "none" else {}
-    if defaults and _has_cloned_critic(args.workspace_path, args.pretrained_model):
-        defaults["value_warmup_updates"] = 0  # its value head already knows the returns
     preset = PRESETS[args.preset] if args.preset else {}
-    config = LearnerConfig(**{**defaults, **preset, **given})
+    if args.resume:
+        config = _resumed_config(args, {**preset, **given})
+    elif args.pretrained_model != "none":
+        config = LearnerConfig(**{**FINE_TUNING_DEFAULTS, **preset, **given})
+        if "value_warmup_updates" not in {**preset, **given}:
+            config = _warmup_for_cloned_critic(args, config)
+    else:
+        config = LearnerConfig(**{**preset, **given})
     if args.max_episode_steps is not None and args.max_episode_steps < 0:
         raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
     if args.life_loss_penalty is not None and args.life_loss_penalty < 0:
@@ -155,19 +169,107 @@ def parse_learner_args(argv=None):
         raise UserError(f"--workers must be at least 0 (got {args.workers})")
     if args.tf_threads < 0:
         raise UserError(f"--tf_threads must be at least 0 (got {args.tf_threads})")
+    if args.address_fd is not None and args.address_fd < 0:
+        raise UserError(f"--address_fd must be a file descriptor (got {args.address_fd})")
     host, _, port = args.bind.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         raise UserError(f"--bind {args.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")
     return args, config
 
 
-def _has_cloned_critic(workspace_path, pretrained_model):
-    """Whether the pretrained model's value head learnt the demonstrations' returns (bc/values)."""
+def _newest_checkpoint_config(workspace_path):
+    """(folder, config.json) of the newest reinforcement checkpoint whose config reads, or
+    (None, None): load_start passes over damaged folders the same way."""
+    prefix = folders.REINFORCEMENT_PREFIX
+    steps = sorted((int(name[len(prefix):]) for name in folders.list_models(workspace_path)
+                    if name.startswith(prefix) and name[len(prefix):].isdigit()), reverse=True)
+    for step in steps:
+        folder = folders.checkpoint_path(workspace_path, prefix, step)
+        try:
+            return folder, folders.read_config(folder)
+        except UserError:
+            continue
+    return None, None
+
+
+def _resumed_config(args, overrides):
+    """The saved run's LearnerConfig with the flags given (`overrides`) over it; sets
+    args.pretrained_model to the saved run's. A flag that would make it another run (another
+    algorithm, RND on or off, another pretrained model) is a UserError."""
+    folder, saved = _newest_checkpoint_config(args.workspace_path)
+    if folder is None:
+        raise UserError(f"--resume: no {folders.REINFORCEMENT_PREFIX}<update> folder under "
+                        f"{folders.models_folder(args.workspace_path)}; start without it")
+    pretrained = saved.get("pretrained")
+    if args.pretrained_model != "none" and (
+            folders.find_model_folder(args.workspace_path, args.pretrained_model)
+            != (pretrained and os.path.abspath(pretrained))):
+        raise UserError(f"--pretrained_model {args.pretrained_model}: the run in {folder} "
+                        f"started from {pretrained or 'scratch'}; --resume continues it, leave "
+                        "the flag out")
+    args.pretrained_model = pretrained or "none"
+    names = [field.name for field in dataclasses.fields(LearnerConfig)]
+    learner = saved.get("learner")
+    if not isinstance(learner, dict):
+        args.notes.append(f"--resume: {folder} has no saved learner settings; the flags and "
+                          "the defaults apply")
+        return LearnerConfig(**overrides)
     try:
-        config = folders.read_config(folders.find_model_folder(workspace_path, pretrained_model))
+        before = LearnerConfig(**{name: learner[name] for name in names if name in learner})
+    except (UserError, TypeError) as error:
+        raise UserError(f"{os.path.join(folder, folders.CONFIG_FILE)} holds learner settings "
+                        f"this version cannot use ({error})") from None
+    config = dataclasses.replace(before, **overrides)
+    if config.algorithm != before.algorithm:
+        raise UserError(f"--algorithm {config.algorithm}: the run in {folder} trains with "
+                        f"{before.algorithm}; --resume continues it (start another run in "
+                        "another --workspace_path to change the algorithm)")
+    if (config.rnd_coef > 0) != (before.rnd_coef > 0):
+        raise UserError(f"--rnd_coef {config.rnd_coef}: the run in {folder} trains with "
+                        f"rnd_coef {before.rnd_coef}; turning RND on or off changes the "
+                        "network (its intrinsic value head), so --resume refuses it")
+    changes = [f"{name} {getattr(before, name)} -> {getattr(config, name)}" for name in names
+               if getattr(config, name) != getattr(before, name)]
+    args.notes.append(
+        f"--resume: the settings of {folder} ({before.algorithm}"
+        f"{' + RND' if before.rnd_coef > 0 else ''}, learning_rate {before.learning_rate}, "
+        f"discount {before.discount}); changed by flags: {', '.join(changes) or 'none'}")
+    return config
+
+
+def _warmup_for_cloned_critic(args, config):
+    """`config` without the value warm-up where the pretrained model's value head learnt the
+    demonstrations' returns (bc/values.py) of this run's reward and discount; a note says which
+    it is. Returns `config` as it is for a model without a cloned critic."""
+    try:
+        folder = folders.find_model_folder(args.workspace_path, args.pretrained_model)
+        saved = folders.read_config(folder)
+        env_config = folders.read_env_config(folder)
     except UserError:
-        return False  # the learner says what is wrong with it when it loads it
-    return bool(config.get("value_targets"))
+        return config  # the learner says what is wrong with it when it loads it
+    targets = saved.get("value_targets")
+    if not isinstance(targets, dict):
+        return config
+    # The reward the run trains on, as load_start decides it: a flag, else an RL model's own
+    # settings, else the game's training defaults.
+    if saved.get("kind") != "reinforcement":
+        env_config = env_config.with_training_defaults()
+    run = {"discount": config.discount,
+           "reward_scale": args.reward_scale if args.reward_scale is not None
+           else env_config.reward_scale,
+           "life_loss_penalty": args.life_loss_penalty if args.life_loss_penalty is not None
+           else env_config.life_loss_penalty}
+    differ = [f"{name} {targets.get(name)} (this run: {value})" for name, value in run.items()
+              if not isinstance(targets.get(name), (int, float))
+              or not math.isclose(targets[name], value)]
+    if differ:
+        args.notes.append(f"value warm-up of {config.value_warmup_updates} updates: the "
+                          f"pretrained model's value head learnt returns of another reward: "
+                          f"{', '.join(differ)}")
+        return config
+    args.notes.append("no value warm-up: the pretrained model's value head learnt the returns "
+                      "of this run's reward and discount")
+    return dataclasses.replace(config, value_warmup_updates=0)
 
 
 def parse_actor_args(argv=None):

@@ -34,7 +34,7 @@ from retro_rl.rl.batches import BatchPrefetcher, Rounds
 from retro_rl.rl.config import RunSettings
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.rnd import RND
-from retro_rl.rl.start import load_start, save_checkpoint
+from retro_rl.rl.start import announce_address, load_start, save_checkpoint
 from retro_rl.rl.transport import LearnerService
 from retro_rl.rl.optimizer import anneal_learning_rates, make_optimizer
 from retro_rl.rl.update import make_update
@@ -185,8 +185,9 @@ def train(args, config, device):
              f"{meta['resume_folder'] or meta['pretrained'] or 'from scratch'}; "
              f"TensorBoard run {meta['run_name']}")
     log.info(f"listening on {service.address}")
+    announce_address(args.address_fd, service.address)
 
-    start_frames, saved_update, first_update, skipped = meta["frames"], None, True, 0
+    start_frames, first_update, skipped = meta["frames"], True, 0
     window = {"time": time.monotonic(), "frames": meta["frames"], "update": meta["update"],
               "returns": [], "passes": 0, "rows": 0}
     try:
@@ -210,7 +211,6 @@ def train(args, config, device):
             batches.updated()
             write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window)
             if meta["update"] % config.save_every == 0:
-                saved_update = meta["update"]
                 save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
             if first_update:  # throughput counts from here, after waiting and compiling
                 window.update(time=time.monotonic(), frames=meta["frames"], update=meta["update"])
@@ -221,8 +221,8 @@ def train(args, config, device):
         inference.request_stop()
         if not first_update and meta["update"] > window["update"]:
             report(writer, inference, meta, window, metrics, lag, env_config)
-        if saved_update != meta["update"]:
-            save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
+        save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd,
+                        final=True)
         # Workers learn of the stop with their next answer and leave.
         deadline = time.monotonic() + 10.0
         while inference.workers() and time.monotonic() < deadline:

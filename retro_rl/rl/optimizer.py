@@ -45,9 +45,8 @@ class SplitAdam:
     """Adam with a step size of its own for the value head: two Adams behind the one interface
     the update and the checkpoints use (apply_gradients, build, variables).
 
-    Fine-tuning may want both: a cloned policy must move slowly, while its value head starts
-    untrained and, at the policy's step, still explained only about a third of the returns'
-    variance after an hour (from scratch: 85%).
+    Fine-tuning wants both: a cloned policy must move slowly, while its value head starts
+    untrained and learns too slowly at the policy's small step.
     """
 
     def __init__(self, network, learning_rate, value_learning_rate):

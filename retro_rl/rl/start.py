@@ -3,7 +3,8 @@ which environment settings, and the checkpoints it leaves to start from again.
 
 Checkpoints are <workspace>/model/reinforcement_model_<update>/: a model folder (model/
 checkpoints.py), plus the optimizer; config.json carries kind, update, frames, pretrained,
-states, run_name and the learner's settings.
+states, run_name, final (written where a run ended) and the learner's settings. Only the newest
+--keep_checkpoints of them stay, besides the final ones and the pretrained model.
 """
 
 import dataclasses
@@ -104,19 +105,61 @@ def load_start(args, config):
     return network, env_config, states, meta, anchor
 
 
-def save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd=None):
-    """Writes reinforcement_model_<update> (with RND's state where `rnd` is given); weights that
-    are not finite stop the run with the newest good checkpoint left as it is."""
+def announce_address(address_fd, address):
+    """Writes HOST:PORT, one line, to the launcher's pipe (--address_fd; None: none) and
+    closes it."""
+    if address_fd is None:
+        return
+    try:
+        with os.fdopen(address_fd, "w") as pipe:
+            pipe.write(f"{address}\n")
+    except OSError as error:
+        raise UserError(f"--address_fd {address_fd}: cannot write the address to it "
+                        f"({error.strerror or error})") from None
+
+
+def save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd=None,
+                    final=False):
+    """Writes reinforcement_model_<update> (with RND's state where `rnd` is given), then removes
+    the checkpoints --keep_checkpoints leaves out; weights that are not finite stop the run with
+    the newest good checkpoint left as it is. `final`: where the run ends, kept always."""
     path = folders.checkpoint_path(args.workspace_path, folders.REINFORCEMENT_PREFIX,
                                    meta["update"])
     try:
         checkpoints.save_model(path, network, env_config, optimizer=optimizer, metadata={
             "kind": "reinforcement", "update": meta["update"], "frames": meta["frames"],
             "pretrained": meta["pretrained"], "states": states, "run_name": meta["run_name"],
-            "learner": dataclasses.asdict(config)},
+            "final": final, "learner": dataclasses.asdict(config)},
             arrays={folders.RND_FILE: rnd.state()} if rnd is not None else None)
     except checkpoints.NonFiniteWeights:
         newest = folders.newest_checkpoint(args.workspace_path, folders.REINFORCEMENT_PREFIX)
         raise UserError(f"the weights hold NaN or infinity at update {meta['update']}; no "
                         f"checkpoint is written, the newest good one is {newest}") from None
     log.info(f"saved {path}")
+    for removed in remove_old_checkpoints(args.workspace_path, config.keep_checkpoints,
+                                          meta["pretrained"]):
+        log.info(f"removed {removed} (--keep_checkpoints {config.keep_checkpoints})")
+
+
+def remove_old_checkpoints(workspace_path, keep, pretrained):
+    """Removes the reinforcement checkpoints of `workspace_path` but the newest `keep` (0: none
+    removed), those written where a run ended, and `pretrained`. Returns the removed folders."""
+    if keep == 0:
+        return []
+    prefix = folders.REINFORCEMENT_PREFIX
+    updates = sorted(int(name[len(prefix):]) for name in folders.list_models(workspace_path)
+                     if name.startswith(prefix) and name[len(prefix):].isdigit())
+    protected = {os.path.abspath(pretrained)} if pretrained else set()
+    removable = []
+    for update in updates:
+        path = folders.checkpoint_path(workspace_path, prefix, update)
+        try:
+            final = folders.read_config(path).get("final", False)
+        except UserError:
+            final = False  # damaged: as good to remove as any older one
+        if not final and os.path.abspath(path) not in protected:
+            removable.append(path)
+    removed = removable[:-keep]
+    for path in removed:
+        fileio.remove_folder(path)
+    return removed

@@ -79,10 +79,6 @@ class UnrollSpec:
                  "W": width, "C": channels, "A": self.num_actions, "U": self.lstm_units}
         return tuple(sizes[letter] for letter in field.shape.split(",") if letter)
 
-    def shapes(self):
-        """{field name: expected shape} for every array of an unroll."""
-        return {field.name: self.shape(field) for field in FIELDS}
-
     def empty(self, parameter_version):
         """An unroll to fill in: every array allocated (zeros), no episodes yet.
         parameter_version: of the weights that chose its actions (their mean, once filled)."""

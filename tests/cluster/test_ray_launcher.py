@@ -6,13 +6,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from ray.cluster_utils import Cluster
 
 from retro_rl.model import checkpoints
-from tests.support import ROOT, assert_one_line_error, error_lines, run_command
+from tests.support import ROOT, assert_one_line_error, error_lines, run_command, wait_for
 
 SMALL_RUN = ["--unroll_length", "10", "--batch_size", "2"]
 pytestmark = pytest.mark.slow
@@ -20,15 +19,6 @@ pytestmark = pytest.mark.slow
 
 def read(path):
     return path.read_text() if path.exists() else ""
-
-
-def wait_for(condition, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_a_killed_worker_is_restarted_and_the_run_ends_with_a_model_evaluation_loads(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from retro_rl.envs import atari
 from retro_rl.model import checkpoints
-from tests.support import ROOT, rom_imported, run_command
+from tests.support import ROOT, private_retro_data, run_command
 
 PONG = "Pong-Atari2600-v0"
 RECORDER = """
@@ -46,9 +46,13 @@ def evaluate(workspace, model):
 
 
 @pytest.mark.slow
-def test_pong_from_movies_to_a_fine_tuned_model(tmp_path):
-    if not rom_imported(PONG):
-        atari.import_atari_roms()
+def test_pong_from_movies_to_a_fine_tuned_model(tmp_path, monkeypatch):
+    # The ROMs go into a data folder of this test's: the importer and every command below run
+    # in processes that inherit it (this one read stable-retro's data folder when it started).
+    retro_data = private_retro_data(tmp_path / "retro_data")
+    monkeypatch.setenv("RETRO_DATA_PATH", str(retro_data))
+    atari.import_atari_roms()
+    assert (retro_data / "stable" / PONG / "rom.a26").is_file()
     movies = tmp_path / "movies"
     movies.mkdir()
     subprocess.run([sys.executable, "-c", RECORDER, str(movies), "3", "100"], cwd=ROOT,

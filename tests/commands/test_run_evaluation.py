@@ -18,17 +18,11 @@ from retro_rl.envs import EnvConfig, games
 from retro_rl.demos import movies
 from retro_rl.envs.emulator import run_frames
 from retro_rl.errors import UserError
-from retro_rl.model import checkpoints
-from retro_rl.model.config import NetworkConfig
-from retro_rl.model.network import create_network
-from tests.support import ROOT, SONIC2, game_without_rom
+from tests.support import ROOT, SONIC2, default_sigint, game_without_rom, save_tiny_model
 
 
 def save_fresh_model(workspace, name, env_config):
-    network = create_network(NetworkConfig(num_actions=env_config.num_actions, lstm_units=16),
-                             env_config.observation_shape, seed=0)
-    checkpoints.save_model(os.path.join(workspace, "model", name), network, env_config,
-                           metadata={"kind": "sl"})
+    save_tiny_model(os.path.join(workspace, "model", name), env_config, {"kind": "sl"})
 
 
 def evaluate(workspace, *flags):
@@ -280,7 +274,8 @@ def test_ctrl_c_saves_the_report_of_the_episodes_played(tmp_path):
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "run_evaluation.py"), "--workspace_path", str(tmp_path),
          "--baseline", "random", "--episodes", "40", "--record_path", str(movies)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     # Episode 1's movie exists once episode 0 is over (and is written when 1 ends).
     while len(list(movies.glob("*.bk2"))) < 2 and time.monotonic() < deadline:

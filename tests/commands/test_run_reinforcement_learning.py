@@ -2,22 +2,20 @@
 surviving the order they start in, an actor's death and the learner's SIGTERM."""
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import tensorflow as tf
 
 from retro_rl.envs import EnvConfig, games
 from retro_rl.model import checkpoints, folders
-from retro_rl.model.config import NetworkConfig
-from retro_rl.model.network import create_network
-from tests.support import ROOT
+from retro_rl.rl.config import PRESETS, LearnerConfig
+from tests.support import ROOT, free_port, save_tiny_model, wait_for
 
 SMALL_RUN = ["--unroll_length", "10", "--batch_size", "2", "--bind", "127.0.0.1:0"]
 
@@ -41,16 +39,6 @@ def processes():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def wait_for(condition, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def checkpoint_update(workspace):
@@ -118,6 +106,14 @@ def test_launcher_trains_from_scratch_and_saves_a_model_evaluation_loads(tmp_pat
     assert evaluation.returncode == 0, evaluation.stderr
 
 
+def bound_port(workspace):
+    """The port the learner says it listens on (the first time in this workspace), or None."""
+    for line in learner_log(workspace).splitlines():
+        if "listening on " in line:
+            return int(line.rsplit(":", 1)[1])
+    return None
+
+
 def learner_log(workspace):
     path = workspace / "logs" / "learner.log"
     return path.read_text() if path.exists() else ""
@@ -128,18 +124,9 @@ def actor_log(workspace, actor_id):
     return path.read_text() if path.exists() else ""
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_path):
-    tiny = EnvConfig(obs_size=36)
-    checkpoints.save_model(str(tmp_path / "model" / "tiny"), create_network(
-        NetworkConfig(num_actions=tiny.num_actions, lstm_units=16), tiny.observation_shape,
-        seed=0), tiny, {"kind": "supervised"})
+    save_tiny_model(tmp_path / "model" / "tiny")
     port = free_port()
     flags = ["--workspace_path", str(tmp_path), "--unroll_length", "10", "--batch_size", "2"]
     with processes() as start:
@@ -189,16 +176,13 @@ def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_pat
 
 @pytest.mark.slow
 def test_workers_wait_for_a_restarted_learner_which_resumes_the_run(tmp_path):
-    tiny = EnvConfig(obs_size=36)
-    checkpoints.save_model(str(tmp_path / "model" / "tiny"), create_network(
-        NetworkConfig(num_actions=tiny.num_actions, lstm_units=16), tiny.observation_shape,
-        seed=0), tiny, {"kind": "supervised"})
-    port = free_port()
+    save_tiny_model(tmp_path / "model" / "tiny")
     flags = ["--workspace_path", str(tmp_path), "--unroll_length", "10", "--batch_size", "2"]
-    learner_flags = ["learner.py", "--pretrained_model", "tiny", "--bind", f"127.0.0.1:{port}",
-                     "--save_every", "5", *flags]
+    learner_flags = ["learner.py", "--pretrained_model", "tiny", "--save_every", "5", *flags]
     with processes() as start:
-        learner = start([sys.executable, *learner_flags], tmp_path / "learner.out")
+        learner = start([sys.executable, *learner_flags, "--bind", "127.0.0.1:0"],
+                        tmp_path / "learner.out")
+        port = wait_for(lambda: bound_port(workspace=tmp_path), 120, "the learner to listen")
         workers = [start([sys.executable, "actor.py", "--learner_address", f"127.0.0.1:{port}",
                           "--actor_id", str(worker_id), "--connect_timeout_s", "120", *flags],
                          tmp_path / f"actor_{worker_id}.out") for worker_id in (0, 1)]
@@ -210,7 +194,8 @@ def test_workers_wait_for_a_restarted_learner_which_resumes_the_run(tmp_path):
             wait_for(lambda: "lost the learner" in actor_log(tmp_path, worker_id), 60,
                      f"worker {worker_id} to notice")
         assert all(worker.poll() is None for worker in workers)  # they wait for it
-        learner = start([sys.executable, *learner_flags, "--resume"], tmp_path / "again.out")
+        learner = start([sys.executable, *learner_flags, "--bind", f"127.0.0.1:{port}",
+                         "--resume"], tmp_path / "again.out")
         wait_for(lambda: checkpoint_update(tmp_path) >= crashed_at + 10, 120,
                  "the resumed run to train with the same workers")
         learner.send_signal(signal.SIGTERM)
@@ -243,3 +228,68 @@ def test_launcher_refuses_bad_arguments_with_one_line():
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 2
         assert result.stderr.startswith(f"error: {problem}") and result.stderr.count("\n") == 1
+
+
+def descendants(pid):
+    """The ids of a process's children, their children and so on (Linux's /proc)."""
+    found, pending = [], [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children") as f:
+                kids = [int(word) for word in f.read().split()]
+        except FileNotFoundError:
+            continue
+        found += kids
+        pending += kids
+    return found
+
+
+def running(pid):
+    """Whether a process exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.slow
+def test_a_launcher_killed_with_sigkill_leaves_no_process_behind(tmp_path):
+    with processes() as start:
+        launcher = start([str(ROOT / "run_reinforcement_learning.sh"), "2", "0", "none",
+                          "--total_frames", "100000000", "--workspace_path", str(tmp_path),
+                          *SMALL_RUN], tmp_path / "launcher.out")
+        wait_for(lambda: "started 2 actors" in (tmp_path / "launcher.out").read_text(), 180,
+                 "the launcher to start the learner and the actors")
+        started = descendants(launcher.pid)
+        assert len(started) >= 3, started  # the learner and two actors
+        launcher.kill()  # SIGKILL: the launcher cleans nothing up
+        launcher.wait()
+        wait_for(lambda: not any(running(pid) for pid in started), 120,
+                 f"the learner and actors {started} to end with their launcher")
+    # The learner was told as a Ctrl-C would tell it: it saved a last checkpoint.
+    assert "stopped by SIGTERM" in learner_log(tmp_path)
+    assert checkpoint_update(tmp_path) >= 0
+
+
+@pytest.mark.slow
+def test_a_resumed_ppo_rnd_run_goes_on_as_ppo_with_rnd_and_its_learning_rate(tmp_path):
+    ppo_rnd = LearnerConfig(**{**PRESETS["ppo_rnd"], "unroll_length": 10, "total_frames": 400})
+    folder = tmp_path / "model" / "reinforcement_model_10"
+    save_tiny_model(folder, intrinsic_value=True, learner=ppo_rnd, metadata={
+        "kind": "reinforcement", "update": 10, "frames": 400, "pretrained": None,
+        "states": [None], "run_name": "ppo_rnd", "learner": dataclasses.asdict(ppo_rnd)})
+    # Its 400 frames are all it trains on: the learner starts, says how it goes on, saves, ends.
+    result = subprocess.run(
+        [sys.executable, "learner.py", "--workspace_path", str(tmp_path), "--resume",
+         "--pretrained_model", "none", "--bind", "127.0.0.1:0"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert f"--resume: the settings of {folder} (ppo + RND, learning_rate 0.0001, discount " \
+           "0.999); changed by flags: none" in output
+    assert "ppo + RND: training" in output
+    with open(folder / "config.json") as f:
+        saved = json.load(f)["learner"]
+    assert (saved["algorithm"], saved["rnd_coef"], saved["learning_rate"]) == ("ppo", 1.0, 1e-4)

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from retro_rl.bc import train
 from retro_rl.model import checkpoints, folders
-from tests.support import ROOT, assert_one_line_error, game_without_rom, run_command
+from tests.support import (ROOT, assert_one_line_error, default_sigint, game_without_rom,
+                           run_command)
 
 GAME = "Airstriker-Genesis-v0"
 TINY = ["--obs_size", "36", "--lstm_units", "16", "--batch_size", "4", "--seq_len", "8",
@@ -68,7 +69,7 @@ def movies(tmp_path_factory):
 def trained(movies, tmp_path_factory):
     workspace = tmp_path_factory.mktemp("workspace")
     result = run_script("--workspace_path", workspace, "--replay_path", movies,
-                        "--training_steps", 40, *TINY)
+                        "--training_steps", 40, "--value_discount", 0.999, *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     return workspace, result
 
@@ -103,6 +104,9 @@ def test_short_run_learns_and_writes_model_logs_and_curve(trained, movies):
     assert (env_config.game, env_config.obs_size, env_config.frame_skip) == (GAME, 36, 4)
     assert network.observation_shape == (36, 36, 3) and network.config.lstm_units == 16
     assert config["kind"] == "supervised" and config["step"] == 40
+    # What the critic learnt, which the learner compares with its run's (tests/rl/test_flags.py).
+    assert config["value_targets"] == {"reward_scale": 0.05, "life_loss_penalty": 200.0,
+                                       "discount": 0.999, "cutoff_weight": 0.05}
     assert pathlib.Path(config["dataset"]).is_dir()
     assert (model / folders.OPTIMIZER_FILE).is_file()
 
@@ -183,6 +187,7 @@ def test_dataset_parsed_with_other_settings_is_refused(trained, movies):
     (["--batch_size", "many"], ["--batch_size", "invalid int"]),
     (["--seq_len", "0"], ["--seq_len", "at least 1"]),
     (["--val_fraction", "1"], ["--val_fraction"]),
+    (["--value_discount", "1"], ["--value_discount", "(0, 1)"]),
 ])
 def test_bad_flags_are_one_line(tmp_path, flags, words):
     result = run_script("--workspace_path", tmp_path, *flags)
@@ -201,7 +206,8 @@ def test_ctrl_c_saves_the_steps_trained_since_the_last_checkpoint(movies, tmp_pa
         [sys.executable, str(ROOT / "run_supervised_learning.py"), "--workspace_path",
          str(tmp_path), "--replay_path", str(movies), "--training_steps", "100000",
          *TINY[:-2], "--save_every", "100000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=default_sigint)
     deadline = time.monotonic() + 240
     while not scalars(tmp_path, "losses/train_cross_entropy") and time.monotonic() < deadline:
         time.sleep(0.2)  # the first training metrics: at step 5

@@ -16,7 +16,7 @@ from retro_rl.demos import dataset, movies, parsing
 from retro_rl.envs import games
 from retro_rl.errors import UserError
 from tests.demos.recordings import record_live
-from tests.support import DEMOS, ROOT, game_without_rom, run_command
+from tests.support import DEMOS, ROOT, default_sigint, game_without_rom, run_command
 
 
 def run_cli(*args, **kwargs):
@@ -118,7 +118,8 @@ def test_ctrl_c_keeps_the_movies_parsed_and_leaves_no_partial_file(tmp_path):
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "replay_parser.py"), "--replay_path", *paths,
          "--dataset_path", tmp_path, "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not (tmp_path / dataset.MANIFEST).exists() and time.monotonic() < deadline:
         time.sleep(0.01)

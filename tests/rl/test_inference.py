@@ -2,7 +2,6 @@
 every worker, and the unrolls it builds from a real emulator are what the learner recomputes."""
 
 import dataclasses
-import threading
 import time
 
 import numpy as np
@@ -18,6 +17,7 @@ from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.unroll import UnrollSpec
 from retro_rl.rl.losses import unroll_network
 from retro_rl.rl.worker import Player
+from tests.support import CheckedThread
 
 OBS_SHAPE = (36, 36, 3)
 NETWORK = NetworkConfig(num_actions=6, lstm_units=16, use_prev_action=True, use_prev_reward=True)
@@ -72,7 +72,7 @@ def test_three_workers_batched_act_as_three_unbatched_agents(tmp_path):
     client = transport.WorkerClient(service.address, worker_id=2)
     channels = [LocalChannel(server.local_address, "secret", worker, OBS_SHAPE, 30)
                 for worker in (0, 1)] + [client.remote_channel()]  # worker 2 over gRPC
-    threads = [threading.Thread(target=scripted_worker, args=(channel, *script))
+    threads = [CheckedThread(scripted_worker, (channel, *script))
                for channel, script in zip(channels, scripts)]
     for thread in threads:
         thread.start()
@@ -121,7 +121,7 @@ def played(tmp_path_factory):
         except ConnectionLost:
             pass  # the server closed once it had what the tests need
 
-    thread = threading.Thread(target=play, daemon=True)
+    thread = CheckedThread(play)
     thread.start()
     unrolls = [server.unroll_queue.get(timeout=60) for _ in range(4)]
     server.close()  # the worker's channel closes with it

@@ -17,6 +17,7 @@ from retro_rl.rl.channels import MAX_ABS_REWARD, StepReport
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.proto import learner_pb2, learner_pb2_grpc
 from retro_rl.rl.unroll import UnrollSpec
+from tests.support import free_port
 
 SHAPE = (36, 36, 3)
 SPEC = UnrollSpec(unroll_length=3, obs_shape=SHAPE, num_actions=4, lstm_units=6)
@@ -129,14 +130,8 @@ def test_stop_reaches_remote_workers(service):
         assert channel.step(StepReport(observation(), first=True)) == (0, True)
 
 
-def free_local_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_worker_started_before_the_learner_connects_when_it_comes_up():
-    port = free_local_port()
+    port = free_port()  # the worker must know it before the learner binds it
     services, serving = [], threading.Event()
 
     def start_learner_later():
@@ -159,12 +154,14 @@ def test_a_worker_started_before_the_learner_connects_when_it_comes_up():
 
 
 def test_a_worker_gives_up_at_its_deadline_when_no_learner_comes():
-    port = free_local_port()
-    with transport.WorkerClient(f"127.0.0.1:{port}", deadline_s=0.8) as client:
-        started_at = time.monotonic()
-        with pytest.raises(transport.LearnerUnavailable, match=str(port)):
-            client.get_settings()
-        assert 0.5 < time.monotonic() - started_at < 60  # gave up, and not before the deadline
+    with socket.socket() as held:  # bound and never listening: no program can serve the port
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        with transport.WorkerClient(f"127.0.0.1:{port}", deadline_s=0.8) as client:
+            started_at = time.monotonic()
+            with pytest.raises(transport.LearnerUnavailable, match=str(port)):
+                client.get_settings()
+            assert 0.5 < time.monotonic() - started_at < 60  # gave up, not before the deadline
 
 
 def test_a_full_size_observation_gets_through(network):
