@@ -149,7 +149,7 @@ def train(args, config, device):
     demonstrations = []
     if args.demo_start_fraction > 0:
         demonstrations = demonstration_checkpoints(demonstration_paths(args.demo_starts),
-                                                   env_config.game)
+                                                   env_config.game, env_config.frame_skip)
         log.info(f"workers start {args.demo_start_fraction:.0%} of their episodes along "
                  f"{len(demonstrations)} demonstrations from {args.demo_starts}")
     optimizer = make_optimizer(network, config)
