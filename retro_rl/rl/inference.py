@@ -42,15 +42,8 @@ import time
 import numpy as np
 
 from retro_rl.model.distribution import sample_actions
-from retro_rl.rl.channels import (
-    ConnectionLost,
-    LocalListener,
-    WorkerFailed,
-    WorkerIdTaken,
-    check_report,
-    open_end,
-    read_hello,
-)
+from retro_rl.rl.channels import (ConnectionLost, LocalListener, WorkerFailed, WorkerIdTaken,
+                                  check_report, open_end, read_hello)
 
 log = logging.getLogger("learner")
 _POLL_S = 0.1  # how often the loop looks for a stop when nothing arrives

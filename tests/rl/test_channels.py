@@ -11,19 +11,9 @@ import threading
 import numpy as np
 import pytest
 
-from retro_rl.rl.channels import (
-    HELLO,
-    HELLO_MAGIC,
-    MAX_ABS_REWARD,
-    ConnectionLost,
-    LocalChannel,
-    LocalListener,
-    StepReport,
-    WorkerFailed,
-    check_report,
-    open_end,
-    read_hello,
-)
+from retro_rl.rl.channels import (HELLO, HELLO_MAGIC, MAX_ABS_REWARD, ConnectionLost,
+                                  LocalChannel, LocalListener, StepReport, WorkerFailed,
+                                  check_report, open_end, read_hello)
 
 SHAPE = (8, 10, 3)
 EPISODE = {"episode_return": 12.5, "length": 40, "frames": 160, "x_progress": 0.25,

@@ -14,13 +14,7 @@ from retro_rl.model.config import NetworkConfig
 from retro_rl.model.network import create_network
 from retro_rl.rl import transport
 from retro_rl.rl.batches import Rounds
-from retro_rl.rl.channels import (
-    HELLO,
-    HELLO_MAGIC,
-    ConnectionLost,
-    LocalChannel,
-    StepReport,
-)
+from retro_rl.rl.channels import (HELLO, HELLO_MAGIC, ConnectionLost, LocalChannel, StepReport)
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.learning import StopRequest
 from retro_rl.rl.unroll import UnrollSpec
