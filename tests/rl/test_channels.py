@@ -11,9 +11,9 @@ import threading
 import numpy as np
 import pytest
 
-from retro_rl.rl.channels import (HELLO, HELLO_MAGIC, MAX_ABS_REWARD, ConnectionLost,
-                                  LocalChannel, LocalListener, StepReport, WorkerFailed,
-                                  check_report, open_end, read_hello)
+from retro_rl.rl.channels import (HELLO, HELLO_MAGIC, MAX_ABS_REWARD, STEP_RECORD,
+                                  ConnectionLost, LocalChannel, LocalListener, StepReport,
+                                  WorkerFailed, check_report, open_end, read_hello)
 
 SHAPE = (8, 10, 3)
 EPISODE = {"episode_return": 12.5, "length": 40, "frames": 160, "x_progress": 0.25,
@@ -132,7 +132,6 @@ def test_a_step_record_is_42_bytes_and_a_failure_is_its_reason():
     thread.join(timeout=10)
     listener.close()
     assert failures == ["ValueError: high <= 0  [2Jmore"]  # one printable line
-    from retro_rl.rl.channels import STEP_RECORD
     assert STEP_RECORD.size == 42  # as README says
 
 
