@@ -128,15 +128,17 @@ def _observation_views(buffer, observation_shape):
 
 
 def _private_folder(parent):
-    """A new folder only this user can enter, under `parent` when a socket's path there fits,
-    else under the system's temporary folder."""
-    if parent is not None:
-        os.makedirs(parent, exist_ok=True)
-        folder = tempfile.mkdtemp(prefix="workers-", dir=parent)  # mode 0700
+    """A new folder only this user can enter, under the first of `parent`, this process's
+    temporary folder and /tmp where a socket's path fits."""
+    for candidate in (parent, tempfile.gettempdir(), "/tmp"):
+        if candidate is None:
+            continue
+        os.makedirs(candidate, exist_ok=True)
+        folder = tempfile.mkdtemp(prefix="workers-", dir=candidate)  # mode 0700
         if len(os.path.join(folder, "socket").encode()) <= _MAX_SOCKET_PATH:
             return folder
         os.rmdir(folder)
-    return tempfile.mkdtemp(prefix="retro_rl-workers-")
+    raise OSError("no folder short enough for a Unix socket's path")
 
 
 def peer_uid(connection):
