@@ -90,8 +90,8 @@ class InferenceServer:
 
     network: the learner's PolicyNetwork; spec: unroll.UnrollSpec; seed: worker i samples with
     seed + i. queue_size: finished unrolls held before the server waits for the learner (then
-    workers wait for their answers: nothing is dropped). local_name: listen for workers on this
-    machine (channels.LocalListener) at a socket in a private folder under `local_folder`
+    workers wait for their answers: nothing is dropped). local_folder: listen for workers on
+    this machine (channels.LocalListener) at a socket in a private folder under `local_folder`
     (True: under the system's temporary folder); None serves remote workers only. synchronous,
     round_size and round_timeout_s: rounds of one unroll from every worker (module docstring).
     on_failure(message): called, from the loop's thread, when a worker reports that it cannot
