@@ -29,12 +29,13 @@ from retro_rl.envs import games
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.rl import unroll
+from retro_rl.rl.admission import secret_from_environment
 from retro_rl.rl.batches import BatchPrefetcher, Rounds
 from retro_rl.rl.config import RunSettings
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.rnd import RND
 from retro_rl.rl.start import load_start, save_checkpoint
-from retro_rl.rl.transport import LearnerService, secret_from_environment
+from retro_rl.rl.transport import LearnerService
 from retro_rl.rl.optimizer import make_optimizer
 from retro_rl.rl.update import make_update
 

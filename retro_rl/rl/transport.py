@@ -14,32 +14,25 @@ shape, checked against the byte count. Nothing received is unpickled or evaluate
 report is checked (channels.check_report) before it is used; a malformed one ends its stream
 with INVALID_ARGUMENT while the learner goes on.
 
-Who may connect: the server listens on 127.0.0.1 by default, and without a secret anyone who
-reaches its port may call it. With a secret (the RETRO_RL_SECRET environment variable of the
-learner and its workers) every call must carry it, or is refused with UNAUTHENTICATED. The
-channel is not encrypted: the secret keeps out callers who do not know it, not anyone who can
-read the network's traffic, so bind another address only on a network you trust.
-
-Resources: at most `max_streams` Act streams at once, `max_streams_per_client` from one host;
-more are refused with RESOURCE_EXHAUSTED, and a stream that owes its next Step for
-`idle_timeout_s` is cancelled. The server keeps `reserve` threads beyond the streams', so
-GetSettings and new workers always get in.
+Who may connect, and how many at once (admission.py): the server listens on 127.0.0.1 by
+default; without a secret anyone who reaches its port may call it, with one (RETRO_RL_SECRET)
+every call must carry it. The channel is not encrypted, so bind another address only on a
+network you trust. Act streams are capped in all and per host, idle ones are cancelled, and
+`reserve` threads beyond the streams' keep GetSettings and new workers getting in.
 """
 
-import collections
 import concurrent.futures
-import hmac
 import json
 import logging
 import math
-import os
 import queue
-import threading
 import time
 
 import grpc
 import numpy as np
 
+from retro_rl.rl.admission import (IDLE_TIMEOUT_S, MAX_STREAMS, MAX_STREAMS_PER_CLIENT,
+                                   SECRET_ENV, SECRET_METADATA, SecretCheck, StreamLimits)
 from retro_rl.rl.channels import ConnectionLost, StepReport, WorkerIdTaken, failure_text
 from retro_rl.rl.proto import learner_pb2, learner_pb2_grpc
 from retro_rl.rl.unroll import EPISODE_FIELDS
@@ -52,18 +45,8 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 ]
-SECRET_ENV = "RETRO_RL_SECRET"
-SECRET_METADATA = "retro-rl-secret"
-MAX_STREAMS = 128
-MAX_STREAMS_PER_CLIENT = 64
-IDLE_TIMEOUT_S = 60.0
-RESERVE_THREADS = 8
+RESERVE_THREADS = 8  # beyond the streams': GetSettings and new workers always get in
 log = logging.getLogger("learner")
-
-
-def secret_from_environment():
-    """The shared secret of a learner and its workers (RETRO_RL_SECRET), or None."""
-    return os.environ.get(SECRET_ENV) or None
 
 
 class LearnerUnavailable(ConnectionError):
@@ -156,44 +139,6 @@ def decode_demonstrations(message):
     return result
 
 
-class _SecretCheck(grpc.ServerInterceptor):
-    """Refuses, with UNAUTHENTICATED, every call that does not carry the secret."""
-
-    def __init__(self, secret):
-        self._secret = secret.encode()
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        given = dict(handler_call_details.invocation_metadata).get(SECRET_METADATA, "")
-        if handler is None or hmac.compare_digest(given.encode(), self._secret):
-            return handler
-
-        def refuse(request, context):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                          f"this learner wants its secret ({SECRET_ENV})")
-
-        make = {(False, False): grpc.unary_unary_rpc_method_handler,
-                (False, True): grpc.unary_stream_rpc_method_handler,
-                (True, False): grpc.stream_unary_rpc_method_handler,
-                (True, True): grpc.stream_stream_rpc_method_handler}[
-            (handler.request_streaming, handler.response_streaming)]
-        return make(refuse, request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer)
-
-
-class _Stream:
-    """One open Act stream: whose, and since when it owes its next Step (None: it does not)."""
-
-    def __init__(self, host, context):
-        self.host, self.context = host, context
-        self.waiting_since = time.monotonic()
-
-
-def _host(peer):
-    """gRPC's peer ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000") -> its host."""
-    return peer.rsplit(":", 1)[0] if peer.count(":") > 1 else peer
-
-
 class _Servicer(learner_pb2_grpc.LearnerServicer):
     def __init__(self, owner):
         self._owner = owner
@@ -208,7 +153,7 @@ class _Servicer(learner_pb2_grpc.LearnerServicer):
 
     def Act(self, request_iterator, context):
         inference = self._owner.inference
-        stream = self._owner.open_stream(context)
+        stream = self._owner.streams.open(context)
         slot = None
         try:
             for message in request_iterator:
@@ -235,7 +180,7 @@ class _Servicer(learner_pb2_grpc.LearnerServicer):
                 if stop:
                     return
         finally:
-            self._owner.close_stream(stream)
+            self._owner.streams.close(stream)
             if slot is not None:
                 self._close(slot)
 
@@ -262,23 +207,20 @@ class LearnerService:
         self.settings_json = json.dumps(settings)
         self.demonstrations = encode_demonstrations(demonstrations)
         self.inference = inference
-        self.max_streams, self.max_streams_per_client = max_streams, max_streams_per_client
-        self.idle_timeout_s = idle_timeout_s
-        self._streams, self._per_host = set(), collections.Counter()
-        self._streams_lock = threading.Lock()
-        self._refused, self._refusal_logged = 0, -math.inf
-        self._closed = threading.Event()
+        self.streams = StreamLimits(max_streams, max_streams_per_client, idle_timeout_s)
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_streams + reserve),
-            interceptors=[_SecretCheck(secret)] if secret else [],
+            interceptors=[SecretCheck(secret)] if secret else [],
             # Without this a second learner could silently share the port with the first.
             options=_CHANNEL_OPTIONS + [("grpc.so_reuseport", 0)])
         learner_pb2_grpc.add_LearnerServicer_to_server(_Servicer(self), self._server)
         try:
             self.port = self._server.add_insecure_port(bind)
         except RuntimeError as error:
+            self.streams.stop()
             raise OSError(f"cannot listen on {bind}: {error}") from None
         if self.port == 0:
+            self.streams.stop()
             raise OSError(f"cannot listen on {bind}: address in use or invalid")
         host = bind.rsplit(":", 1)[0]
         self.address = f"{host}:{self.port}"
@@ -286,51 +228,10 @@ class LearnerService:
             log.info(f"notice: {self.address} accepts anyone who reaches it: set {SECRET_ENV} "
                      "for the learner and its workers to refuse others")
         self._server.start()
-        self._watch = threading.Thread(target=self._close_idle_streams, name="idle-streams",
-                                       daemon=True)
-        self._watch.start()
-
-    def open_stream(self, context):
-        """Counts a new Act stream in; aborts it with RESOURCE_EXHAUSTED beyond the caps."""
-        host = _host(context.peer())
-        with self._streams_lock:
-            full = (len(self._streams) >= self.max_streams
-                    or self._per_host[host] >= self.max_streams_per_client)
-            if not full:
-                stream = _Stream(host, context)
-                self._streams.add(stream)
-                self._per_host[host] += 1
-                return stream
-            self._refused += 1
-            if time.monotonic() - self._refusal_logged > 10.0:  # one line, not a flood
-                self._refusal_logged = time.monotonic()
-                log.info(f"worker streams refused: {len(self._streams)} open, "
-                         f"{self._per_host[host]} from {host} ({self._refused} refused so far)")
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                      f"the learner takes at most {self.max_streams} worker streams, "
-                      f"{self.max_streams_per_client} from one host")
-
-    def close_stream(self, stream):
-        with self._streams_lock:
-            if stream in self._streams:
-                self._streams.remove(stream)
-                self._per_host[stream.host] -= 1
-
-    def _close_idle_streams(self):
-        while not self._closed.wait(min(1.0, self.idle_timeout_s / 4)):
-            now = time.monotonic()
-            with self._streams_lock:
-                idle = [stream for stream in self._streams if stream.waiting_since is not None
-                        and now - stream.waiting_since > self.idle_timeout_s]
-            for stream in idle:
-                self.close_stream(stream)
-                log.info(f"a worker stream from {stream.host} sent nothing for "
-                         f"{self.idle_timeout_s:g} s: closed")
-                stream.context.cancel()
 
     def close(self, grace_s=1.0):
         """Stops serving; RPCs still running get `grace_s` seconds to finish."""
-        self._closed.set()
+        self.streams.stop()
         self._server.stop(grace_s).wait()
 
     def __enter__(self):

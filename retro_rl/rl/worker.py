@@ -22,6 +22,7 @@ from retro_rl.demos.starts import DemoStarts
 from retro_rl.envs import games
 from retro_rl.errors import UserError
 from retro_rl.rl import transport
+from retro_rl.rl.admission import secret_from_environment
 from retro_rl.rl.channels import ConnectionLost, LocalChannel, StepReport, episode_stats
 from retro_rl.rl.config import RunSettings
 
@@ -113,7 +114,7 @@ def run_worker(learner_address, worker_id, seed, connect_timeout_s):
     """Plays for the learner at `learner_address` until it says the run is over."""
     client = transport.WorkerClient(learner_address, worker_id=worker_id,
                                     deadline_s=connect_timeout_s,
-                                    secret=transport.secret_from_environment())
+                                    secret=secret_from_environment())
     env, known, player = None, None, None
     try:
         while True:
