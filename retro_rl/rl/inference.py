@@ -36,6 +36,7 @@ import logging
 import queue
 import selectors
 import socket
+import sys
 import threading
 import time
 
@@ -260,7 +261,12 @@ class InferenceServer:
         try:
             self._loop()
         except BaseException as error:  # whatever it is, the run must hear of it
-            log.debug("the inference loop failed", exc_info=True)  # the file keeps the trace
+            # The traceback goes to the log file only: the console gets the run's one line.
+            record = log.makeRecord(log.name, logging.ERROR, __file__, 0,
+                                    "the inference loop failed", None, sys.exc_info())
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.FileHandler):
+                    handler.handle(record)
             self._fail(f"the inference thread failed ({type(error).__name__}: {error})")
 
     def _loop(self):

@@ -125,13 +125,18 @@ class BrokenNetwork:
         raise RuntimeError("boom")
 
 
-def test_a_dead_inference_thread_stops_the_learner_instead_of_hanging(started):
+def test_a_dead_inference_thread_stops_the_learner_instead_of_hanging(started, tmp_path):
     stop = StopRequest()
+    log_file = logging.FileHandler(tmp_path / "learner.log")
+    logging.getLogger().addHandler(log_file)
     server, _ = started(BrokenNetwork(), synchronous=True, on_failure=stop.fail)
     channel = LocalChannel(server.local_address, 0, OBS_SHAPE, timeout_s=1)
     with pytest.raises(ConnectionLost):
         channel.step(StepReport(observation(0), first=True))  # no answer ever comes
+    logging.getLogger().removeHandler(log_file)
+    log_file.close()
     assert stop.failure == "the inference thread failed (RuntimeError: boom)"
+    assert "Traceback" in (tmp_path / "learner.log").read_text()  # for whoever mends it
     started_at = time.monotonic()
     assert Rounds(server).get(stop) is None  # the training loop is not left waiting
     assert time.monotonic() - started_at < 1
