@@ -138,6 +138,11 @@ class InferenceServer:
         self._thread.start()
         return self
 
+    @property
+    def running(self):
+        """Whether the loop still answers workers (False once it has failed or closed)."""
+        return self._thread.is_alive()
+
     def workers(self):
         """Ids of the workers connected now."""
         with self._lock:

@@ -233,7 +233,7 @@ def train(args, config, device):
             save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
         # Workers learn of the stop with their next answer and leave.
         deadline = time.monotonic() + 10.0
-        while inference.workers() and inference.failure is None and time.monotonic() < deadline:
+        while inference.workers() and inference.running and time.monotonic() < deadline:
             time.sleep(0.1)
         batches.close()
         service.close()

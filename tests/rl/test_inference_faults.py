@@ -111,7 +111,7 @@ def test_a_bad_hello_or_record_closes_that_connection_alone(network, started, ca
     assert closed_within(liar.socket, 2)
     channel = LocalChannel(server.local_address, 1, OBS_SHAPE, timeout_s=2)
     assert len(play(channel, 10)) == 11
-    assert server.failure is None and server._thread.is_alive()
+    assert server.failure is None and server.running
     refusals = [record.message for record in caplog.records
                 if "local connection refused" in record.message]
     assert len(refusals) == 3 and "worker id -1" in refusals[1]
@@ -136,6 +136,7 @@ def test_a_dead_inference_thread_stops_the_learner_instead_of_hanging(started, t
     logging.getLogger().removeHandler(log_file)
     log_file.close()
     assert stop.failure == "the inference thread failed (RuntimeError: boom)"
+    assert not server.running
     assert "Traceback" in (tmp_path / "learner.log").read_text()  # for whoever mends it
     started_at = time.monotonic()
     assert Rounds(server).get(stop) is None  # the training loop is not left waiting
