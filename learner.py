@@ -15,7 +15,7 @@ import os
 
 from retro_rl import cli, fileio, logs
 from retro_rl.rl.flags import learner_parser, parse_learner_args
-from retro_rl.runtime import start_tensorflow
+from retro_rl.runtime import start_tensorflow, use_private_temporaries
 
 
 def build_parser():
@@ -26,6 +26,8 @@ def main(argv=None):
     args, config = parse_learner_args(argv)  # checked before TensorFlow starts
     fileio.check_writable(os.path.join(args.workspace_path, "logs"))
     logs.setup(args.workspace_path, "learner")
+    # The run's own temporaries (TensorFlow writes generated code there), removed with it.
+    use_private_temporaries(args.workspace_path, "learner")
     log = logging.getLogger("learner")
     for note in args.notes:
         log.info(note)

@@ -99,7 +99,7 @@ def channel_costs(env_config, steps=2000):
     costs = {}
     for kind in ("shared memory", "gRPC"):
         server = InferenceServer(ConstantPolicy(spec.num_actions, 256), spec, queue_size=1000,
-                                 local_name=f"bench-{os.getpid()}-{kind[0]}", token="t").start()
+                                 local_folder=True).start()
         service = transport.LearnerService({}, server)
         drain = threading.Thread(target=lambda: [server.unroll_queue.get()
                                                  for _ in range(steps // 20)], daemon=True)
@@ -108,7 +108,7 @@ def channel_costs(env_config, steps=2000):
             client = transport.WorkerClient(service.address, worker_id=0)
             channel = client.remote_channel()
         else:
-            client, channel = None, LocalChannel(server.local_address, "t", 0, spec.obs_shape, 30)
+            client, channel = None, LocalChannel(server.local_address, 0, spec.obs_shape, 30)
         channel.step(StepReport(observation, first=True))
         start = time.process_time()
         for _ in range(steps):

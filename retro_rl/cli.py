@@ -8,6 +8,7 @@ SIGTERM, where the command turns it into KeyboardInterrupt) exits with status 13
 
 import argparse
 import logging
+import os
 import sys
 
 from retro_rl.errors import UserError
@@ -55,5 +56,7 @@ def _report(line):
     print(line, file=sys.stderr, flush=True)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
-            handler.emit(logging.makeLogRecord({"msg": line, "levelno": logging.ERROR,
-                                                "levelname": "ERROR"}))
+            # Named after the log (learner.log: "learner"), as the command's own lines are.
+            name = os.path.splitext(os.path.basename(handler.baseFilename))[0]
+            handler.emit(logging.makeLogRecord({"name": name, "msg": line,
+                                                "levelno": logging.ERROR, "levelname": "ERROR"}))

@@ -7,8 +7,13 @@ and a first XLA compilation happen with stderr pointed at /dev/null, so a user s
 command's own lines and its one-line errors, nothing else.
 """
 
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
+
+from retro_rl import fileio
 
 
 @contextlib.contextmanager
@@ -48,3 +53,18 @@ def start_tensorflow(gpu=None, threads=0):
         tf.function(lambda x: x + 1, jit_compile=True)(tf.constant(1.0))
     device = "GPU" if gpus and gpu is not False else "CPU"
     return device, bool(gpu and not gpus)
+
+
+def use_private_temporaries(workspace_path, name):
+    """Points this process's temporary files (TensorFlow's generated code among them) into
+    <workspace>/tmp/.<name>.<pid>.tmp, which is removed at exit; the folders that killed
+    processes left there are removed now. Returns the folder."""
+    parent = os.path.join(workspace_path, "tmp")
+    os.makedirs(parent, exist_ok=True)
+    fileio.remove_stale_temporaries(parent)
+    folder = str(fileio.temporary_path(os.path.join(parent, name)))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    tempfile.tempdir = folder
+    os.environ["TMPDIR"] = folder  # for libraries that ask the environment
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

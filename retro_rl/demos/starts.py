@@ -12,6 +12,7 @@ Frames count as the replay parser counts them: frame 0 comes after the movie's r
 agent step i of the dataset is the screen after 4i frames (frame skip 4).
 """
 
+import logging
 import pathlib
 import zlib
 
@@ -23,6 +24,13 @@ from retro_rl.errors import UserError
 
 CHECKPOINT_EVERY = 300  # frames: at most this many are emulated at an episode's start
 MAX_STATE_BYTES = 16 << 20  # a decompressed state larger than this is not a Genesis state
+log = logging.getLogger("learner")
+
+
+def start_steps(frames, frame_skip):
+    """The agent steps an episode may start at along a movie of `frames` frames: 1 .. the last
+    whole step before its end (step 0 is the game's own start)."""
+    return max(frames // frame_skip - 1, 0)
 
 
 def demonstration_paths(path):
@@ -40,10 +48,12 @@ def demonstration_paths(path):
     return paths
 
 
-def demonstration_checkpoints(paths, game, every=CHECKPOINT_EVERY):
+def demonstration_checkpoints(paths, game, frame_skip, every=CHECKPOINT_EVERY):
     """Replays each movie in an emulator of this process and keeps its state every `every`
     frames. Returns [{"name", "pads" uint8 [F, 12], "checkpoints" [(frame, zlib bytes)]}].
-    UserError for a movie that is unreadable or of another game than `game`."""
+    A movie with no agent step of `frame_skip` frames to start at is skipped, with a warning.
+    UserError for a movie that is unreadable or of another game than `game`, or when no movie
+    is left."""
     loaded = []
     for path in paths:
         inputs = movies.read_movie(path)
@@ -64,10 +74,17 @@ def demonstration_checkpoints(paths, game, every=CHECKPOINT_EVERY):
                 played_frames += played
                 if game_over:
                     break  # nothing after a game over is a start worth playing from
+            if start_steps(played_frames, frame_skip) < 1:
+                log.warning(f"warning: --demo_starts: {inputs.path} has {played_frames} frames, "
+                            f"too few to start from (at least {2 * frame_skip}); skipped")
+                continue
             result.append({"name": inputs.path.stem, "pads": inputs.pads[:played_frames],
                            "checkpoints": saved})
     finally:
         retro_env.close()
+    if not result:
+        raise UserError(f"--demo_starts: no movie has the {2 * frame_skip} frames or more an "
+                        "episode can start along")
     return result
 
 
@@ -79,8 +96,12 @@ class DemoStarts:
         if not demonstrations:
             raise ValueError("no demonstrations to start from")
         self.demonstrations, self.frame_skip = demonstrations, frame_skip
-        # Steps 1 .. last whole step before a movie's end; step 0 is the game's own start.
-        self.steps = np.array([len(movie["pads"]) // frame_skip - 1 for movie in demonstrations])
+        self.steps = np.array([start_steps(len(movie["pads"]), frame_skip)
+                               for movie in demonstrations])
+        for movie, steps in zip(demonstrations, self.steps):
+            if steps < 1:
+                raise ValueError(f"demonstration {movie['name']!r} of {len(movie['pads'])} "
+                                 "frames has no agent step to start at")
 
     def sample(self, rng):
         """(movie index, agent step), uniform over every step of every movie."""

@@ -2,9 +2,9 @@
 optimizer's state, and config.json.
 
 What is loaded is verified: config.json's settings are checked when they are made (a damaged
-file is one line naming it), the weights must match the SHA-256 that config.json records and be
-finite, and the optimizer's state must fit the optimizer. A checkpoint whose weights are not
-finite is never written.
+file is one line naming it); the weights, the optimizer's state and every other array file
+(RND's) must match the SHA-256 that config.json records and be finite, and the optimizer's state
+must fit the optimizer. A checkpoint whose weights or state are not finite is never written.
 """
 
 import dataclasses
@@ -51,10 +51,17 @@ def save_model(path, network, env_config, metadata=None, optimizer=None, arrays=
     """
     if not all(np.isfinite(array).all() for array in network.get_weights()):
         raise NonFiniteWeights(f"the weights hold NaN or infinity; {path} is not written")
+    arrays = dict(arrays or {})
+    if optimizer is not None:
+        arrays[OPTIMIZER_FILE] = {f"{i:04d}": v.numpy() for i, v in enumerate(optimizer.variables)}
+    for name, contents in arrays.items():
+        if not all(np.isfinite(value).all() for value in contents.values()
+                   if np.issubdtype(value.dtype, np.inexact)):
+            raise NonFiniteWeights(f"the state for {name} holds NaN or infinity; {path} is not "
+                                   "written")
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    arrays = arrays or {}
-    needed = 2 * weight_bytes(network, optimizer) + (1 << 20) + 2 * sum(
+    needed = 2 * weight_bytes(network) + (1 << 20) + 2 * sum(
         value.nbytes for contents in arrays.values() for value in contents.values())
     free = shutil.disk_usage(parent).free
     if free < needed:
@@ -78,9 +85,6 @@ def save_model(path, network, env_config, metadata=None, optimizer=None, arrays=
             }
             with open(os.path.join(folder, CONFIG_FILE), "w") as f:
                 json.dump(config, f, indent=2)
-            if optimizer is not None:
-                values = {f"{i:04d}": v.numpy() for i, v in enumerate(optimizer.variables)}
-                np.savez(os.path.join(folder, OPTIMIZER_FILE), **values)
     except OSError as error:
         raise UserError(f"cannot save {path} ({_reason(error)}); the previous checkpoint is "
                         "kept") from None
@@ -126,37 +130,50 @@ def load_model(path):
     return network, env_config, config
 
 
-def load_arrays(path, name):
-    """The {name: array} of an .npz that save_model's `arrays` wrote into the model folder
-    `path`, checked against config.json's checksum; None where the folder has none."""
-    file_path = os.path.join(path, name)
-    expected = read_config(path).get("files_sha256", {}).get(name)
-    if expected is None or not os.path.isfile(file_path):
-        return None
-    damaged = UserError(f"{file_path} is damaged (it does not match its checksum or cannot be "
-                        "read); resume from an earlier checkpoint")
-    if fileio.sha256_file(file_path) != expected:
-        raise damaged
+def _read_arrays(file_path, expected_sha256):
+    """An .npz's {name: array}, checked: its checksum where one is recorded, readable, finite.
+    UserError naming the file otherwise."""
+    if expected_sha256 is not None and fileio.sha256_file(file_path) != expected_sha256:
+        raise UserError(f"{file_path} does not match the checksum in its {CONFIG_FILE}: the "
+                        "file is damaged; resume from an earlier checkpoint")
     try:
         with np.load(file_path, allow_pickle=False) as saved:
-            return {key: saved[key] for key in saved.files}
+            contents = {key: saved[key] for key in saved.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
-        raise damaged from None
+        raise UserError(f"{file_path} cannot be read: the file is damaged; resume from an "
+                        "earlier checkpoint") from None
+    if not all(np.isfinite(value).all() for value in contents.values()
+               if np.issubdtype(value.dtype, np.inexact)):
+        raise UserError(f"{file_path} holds NaN or infinity; resume from an earlier checkpoint")
+    return contents
+
+
+def _recorded_sha256(path, name):
+    checksums = read_config(path).get("files_sha256", {})
+    return checksums.get(name) if isinstance(checksums, dict) else None
+
+
+def load_arrays(path, name):
+    """The {name: array} of an .npz that save_model's `arrays` wrote into the model folder
+    `path`, checked against config.json's checksum and for NaN; None where the folder has
+    none. UserError naming the file when it is damaged."""
+    file_path = os.path.join(path, name)
+    expected = _recorded_sha256(path, name)
+    if expected is None or not os.path.isfile(file_path):
+        return None
+    return _read_arrays(file_path, expected)
 
 
 def load_optimizer_state(path, optimizer, variables):
-    """Restores optimizer.npz from a model folder into `optimizer`, built for `variables`.
+    """Restores optimizer.npz from a model folder into `optimizer`, built for `variables`,
+    checked as load_arrays checks (a folder of an earlier version has no checksum for it).
     Returns False when the folder has none."""
     optimizer_path = os.path.join(path, OPTIMIZER_FILE)
     if not os.path.isfile(optimizer_path):
         return False
     optimizer.build(variables)
-    try:
-        with np.load(optimizer_path, allow_pickle=False) as saved:
-            values = [saved[key] for key in sorted(saved.files)]
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
-        raise UserError(f"{optimizer_path} cannot be read: the file is damaged; resume from "
-                        "an earlier checkpoint, or start without --resume") from None
+    saved = _read_arrays(optimizer_path, _recorded_sha256(path, OPTIMIZER_FILE))
+    values = [saved[key] for key in sorted(saved)]
     if len(values) != len(optimizer.variables) or any(
             value.shape != tuple(variable.shape)
             for value, variable in zip(values, optimizer.variables)):
@@ -167,20 +184,22 @@ def load_optimizer_state(path, optimizer, variables):
 
 
 def load_checkpoint(path, step_key):
-    """load_model for resuming: the folder's optimizer.npz must read too, and config.json must
-    hold its `step_key` count. Returns what load_model returns."""
+    """load_model for resuming: the folder's optimizer.npz and every array file config.json
+    lists (RND's) must match their checksums, read and be finite too, and config.json must hold
+    its `step_key` count. Returns what load_model returns; UserError naming the damaged file."""
     network, env_config, config = load_model(path)
     if not isinstance(config.get(step_key), int):
         raise UserError(f"{os.path.join(path, CONFIG_FILE)} is damaged (no {step_key} count)")
-    optimizer_path = os.path.join(path, OPTIMIZER_FILE)
-    try:
-        with np.load(optimizer_path, allow_pickle=False) as saved:
-            for key in saved.files:
-                saved[key]
-    except FileNotFoundError:
-        raise UserError(f"{path} has no optimizer state to resume") from None
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
-        raise UserError(f"{optimizer_path} cannot be read: the file is damaged") from None
+    if not os.path.isfile(os.path.join(path, OPTIMIZER_FILE)):
+        raise UserError(f"{path} has no optimizer state to resume")
+    checksums = config.get("files_sha256", {})
+    if not isinstance(checksums, dict):
+        raise UserError(f"{os.path.join(path, CONFIG_FILE)} is damaged (files_sha256)")
+    for name in {OPTIMIZER_FILE, *checksums}:
+        file_path = os.path.join(path, os.path.basename(str(name)))
+        if not os.path.isfile(file_path):
+            raise UserError(f"{path} has no {name}, which its {CONFIG_FILE} lists")
+        _read_arrays(file_path, checksums.get(name))
     return network, env_config, config
 
 

@@ -8,16 +8,22 @@ fixed-size record on the socket (`STEP_RECORD`); the learner answers with `ACTIO
 step that is one record each way and no copy of the observation beyond the one into the shared
 pages. Workers elsewhere send the same fields over gRPC (transport.py).
 
+Who may connect: the socket is a file in a folder only the learner's user can enter (0700), and
+the learner also checks each connection's user (SO_PEERCRED), so only processes of that user,
+the learner's own workers, get in. A worker says hello with a fixed record (`HELLO`) naming its
+id; the learner reads it without blocking (inference.py) and answers with the memory file.
+
 Nothing received is unpickled or evaluated: records are fixed binary layouts and every report is
 checked (`check_report`) before the learner uses it.
 """
 
-import json
 import math
 import mmap
 import os
+import shutil
 import socket
 import struct
+import tempfile
 from typing import NamedTuple
 
 import numpy as np
@@ -33,7 +39,14 @@ MAX_ABS_REWARD = 1e6
 # episode_return, length, frames, x_progress, rooms.
 STEP_RECORD = struct.Struct("<6?fdiqfq")
 ACTION_RECORD = struct.Struct("<i?")  # action, stop
-HELLO_BYTES = 4096
+HELLO = struct.Struct("<8si")  # HELLO_MAGIC, worker id (0 or more)
+HELLO_MAGIC = b"retro_rl"
+# A worker that cannot go on sends FAILURE_TAG and up to FAILURE_BYTES of UTF-8 saying why. No
+# step record starts with this byte: its first field is a bool, 0 or 1.
+FAILURE_TAG = b"\xff"
+FAILURE_BYTES = 400
+# The longest path a Unix socket's address holds (sun_path is 108 bytes with its final zero).
+_MAX_SOCKET_PATH = 107
 
 
 class StepReport(NamedTuple):
@@ -92,6 +105,20 @@ class ConnectionLost(ConnectionError):
     """The other end of a channel went away."""
 
 
+class WorkerIdTaken(Exception):
+    """A second connection claimed the id of a worker that is connected."""
+
+
+class WorkerFailed(Exception):
+    """A worker reported that it cannot go on; the message is its reason, as it sent it."""
+
+
+def failure_text(data):
+    """A failure's bytes as they came -> one printable line of at most FAILURE_BYTES."""
+    text = data[:FAILURE_BYTES].decode("utf-8", errors="replace")
+    return "".join(char if char.isprintable() else " " for char in text).strip() or "no reason"
+
+
 def _observation_views(buffer, observation_shape):
     """Two observation arrays over shared pages: [0] the next observation, [1] a truncated
     episode's final one."""
@@ -102,41 +129,98 @@ def _observation_views(buffer, observation_shape):
 # The learner's end
 
 
-class LocalListener:
-    """Accepts workers on this machine at an abstract Unix socket named after the run."""
+def _private_folder(parent):
+    """A new folder only this user can enter, under the first of `parent`, this process's
+    temporary folder and /tmp where a socket's path fits."""
+    for candidate in (parent, tempfile.gettempdir(), "/tmp"):
+        if candidate is None:
+            continue
+        os.makedirs(candidate, exist_ok=True)
+        folder = tempfile.mkdtemp(prefix="workers-", dir=candidate)  # mode 0700
+        if len(os.path.join(folder, "socket").encode()) <= _MAX_SOCKET_PATH:
+            return folder
+        os.rmdir(folder)
+    raise OSError("no folder short enough for a Unix socket's path")
 
-    def __init__(self, name):
-        self.address = f"\0retro_rl-{name}"
+
+def peer_uid(connection):
+    """The user id of the process at the other end of a Unix socket (SO_PEERCRED)."""
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                        struct.calcsize("3i"))
+    return struct.unpack("3i", credentials)[1]  # pid, uid, gid
+
+
+class LocalListener:
+    """Accepts this user's workers on this machine, at a socket file (`address`) in a folder of
+    its own under `parent` (module docstring). Never blocks: the inference loop calls it when
+    its socket is readable. `close` removes the folder."""
+
+    def __init__(self, parent=None):
+        self.folder = _private_folder(parent)
+        self.address = os.path.join(self.folder, "socket")
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.socket.bind(self.address)
         self.socket.listen(64)
+        self.socket.setblocking(False)
 
-    def accept(self, token, observation_shape):
-        """Completes one waiting worker's handshake. Returns (worker_id, LocalEnd), or None when
-        the caller is not one of this run's workers (wrong token, garbage)."""
-        connection, _ = self.socket.accept()
-        connection.settimeout(5.0)
+    def accept(self):
+        """A waiting connection, non-blocking, whose hello `read_hello` reads once it arrives;
+        None when none is waiting. PermissionError (the connection closed) for a process of
+        another user."""
         try:
-            hello = json.loads(connection.recv(HELLO_BYTES).decode())
-            if not isinstance(hello, dict) or hello.get("token") != token:
-                raise ValueError("not this run's worker")
-            worker_id = int(hello["worker_id"])
-            size = 2 * math.prod(observation_shape)
-            memory_fd = os.memfd_create(f"retro_rl-worker-{worker_id}")
-            try:
-                os.ftruncate(memory_fd, size)
-                pages = mmap.mmap(memory_fd, size)
-                socket.send_fds(connection, [json.dumps({"ok": True}).encode()], [memory_fd])
-            finally:
-                os.close(memory_fd)
-        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-            connection.close()
+            connection, _ = self.socket.accept()
+        except (BlockingIOError, InterruptedError):
             return None
-        connection.settimeout(None)
-        return worker_id, LocalEnd(connection, pages, observation_shape)
+        uid = peer_uid(connection)
+        if uid != os.getuid():
+            connection.close()
+            raise PermissionError(f"a process of user {uid}, not the learner's, connected")
+        connection.setblocking(False)
+        return connection
 
     def close(self):
         self.socket.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def read_hello(connection):
+    """The worker id a new connection's hello claims; None while it has not arrived. ValueError
+    for anything but a hello, ConnectionLost when the caller hung up."""
+    try:
+        hello = connection.recv(HELLO.size + 1)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError as error:
+        raise ConnectionLost(f"the connection failed ({error})") from None
+    if not hello:
+        raise ConnectionLost("the caller hung up before its hello")
+    if len(hello) != HELLO.size:
+        raise ValueError(f"a hello of {len(hello)} bytes, not {HELLO.size}")
+    magic, worker_id = HELLO.unpack(hello)
+    if magic != HELLO_MAGIC:
+        raise ValueError("not a worker's hello")
+    if worker_id < 0:
+        raise ValueError(f"worker id {worker_id}")
+    return worker_id
+
+
+def open_end(connection, worker_id, observation_shape):
+    """Hands a connection whose hello was read its shared pages; returns its LocalEnd.
+    Raises ConnectionLost when the worker is gone."""
+    size = 2 * math.prod(observation_shape)
+    memory_fd = os.memfd_create(f"retro_rl-worker-{worker_id}")
+    try:
+        os.ftruncate(memory_fd, size)
+        pages = mmap.mmap(memory_fd, size)
+        try:
+            socket.send_fds(connection, [b"ok"], [memory_fd])
+        except OSError as error:
+            pages.close()
+            raise ConnectionLost(f"the worker went away during its handshake ({error})") from None
+    finally:
+        os.close(memory_fd)
+    connection.setblocking(True)
+    return LocalEnd(connection, pages, observation_shape)
 
 
 class LocalEnd:
@@ -149,13 +233,16 @@ class LocalEnd:
 
     def receive(self):
         """The worker's next report (its observations are views of the shared pages, valid
-        until the answer is sent). Raises ConnectionLost, or ValueError for a bad record."""
+        until the answer is sent). Raises ConnectionLost, WorkerFailed, or ValueError for a bad
+        record."""
         try:
-            record = self.socket.recv(STEP_RECORD.size + 1)
+            record = self.socket.recv(max(STEP_RECORD.size, 1 + FAILURE_BYTES) + 1)
         except OSError:
             raise ConnectionLost("the worker's socket failed") from None
         if not record:
             raise ConnectionLost("the worker closed its channel")
+        if record.startswith(FAILURE_TAG):
+            raise WorkerFailed(failure_text(record[1:]))
         if len(record) != STEP_RECORD.size:
             raise ValueError(f"a step record of {len(record)} bytes, not {STEP_RECORD.size}")
         (first, done, terminated, has_final, has_episode, level_complete, reward,
@@ -187,17 +274,19 @@ class LocalEnd:
 class LocalChannel:
     """A worker's channel to a learner on this machine (`address` from the run's settings)."""
 
-    def __init__(self, address, token, worker_id, observation_shape, timeout_s):
+    def __init__(self, address, worker_id, observation_shape, timeout_s):
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.socket.settimeout(timeout_s)
         try:
             self.socket.connect(address)
-            self.socket.send(json.dumps({"token": token, "worker_id": worker_id}).encode())
-            reply, fds, _, _ = socket.recv_fds(self.socket, HELLO_BYTES, 1)
+            self.socket.send(HELLO.pack(HELLO_MAGIC, worker_id))
+            reply, fds, _, _ = socket.recv_fds(self.socket, 16, 1)
         except OSError as error:
             self.socket.close()
             raise ConnectionLost(f"no local learner at that address ({error})") from None
-        if not fds or json.loads(reply.decode() or "{}").get("ok") is not True:
+        if not fds or reply != b"ok":
+            for fd in fds:
+                os.close(fd)
             self.socket.close()
             raise ConnectionLost("the local learner refused this worker")
         size = 2 * math.prod(observation_shape)
@@ -227,6 +316,13 @@ class LocalChannel:
             raise ConnectionLost("the learner closed the channel")
         action, stop = ACTION_RECORD.unpack(answer)
         return action, stop
+
+    def fail(self, reason):
+        """Tells the learner this worker cannot go on, and why (one line); it stops the run."""
+        try:
+            self.socket.send(FAILURE_TAG + reason.encode()[:FAILURE_BYTES])
+        except OSError:
+            pass  # the learner is gone: there is no one to tell
 
     def close(self):
         self.socket.close()

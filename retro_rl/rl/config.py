@@ -75,6 +75,9 @@ class LearnerConfig:
     keep_checkpoints: int = setting(5, "periodic checkpoints kept, the newest; older ones are "
                                        "deleted, but never the pretrained model or one written "
                                        "where a run ended (0 keeps every one)")
+    round_timeout_s: float = setting(30.0, "a2c, ppo: a worker that has owed its next report "
+                                           "this long (stopped, hung) is dropped from the round "
+                                           "and disconnected; the round goes on without it")
 
     def __post_init__(self):
         check_types(self)
@@ -87,7 +90,8 @@ class LearnerConfig:
                             f"(got {self.algorithm!r})")
         problems += [f"{name} must be positive (got {getattr(self, name)})"
                      for name in ("learning_rate", "value_learning_rate", "max_grad_norm",
-                                  "clip_rho_threshold", "clip_pg_rho_threshold")
+                                  "clip_rho_threshold", "clip_pg_rho_threshold",
+                                  "round_timeout_s")
                      if not getattr(self, name) > 0]
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
                      for name in ("entropy_cost", "baseline_cost", "kl_cost",
@@ -154,8 +158,9 @@ PRESETS = {
 class RunSettings:
     """What a worker builds, all of it from the learner (transport's GetSettings, as JSON):
     env: the environment; states: the start states it samples one per episode from (None: the
-    game's default); observation_shape: [H, W, C] the network takes; local_address and token:
-    where a worker on the learner's machine connects through shared memory (channels.py);
+    game's default); observation_shape: [H, W, C] the network takes; local_address: where a
+    worker on the learner's machine connects through shared memory (channels.py: only the
+    learner's user gets in, so there is no secret to hand out);
     demo_start_fraction: the share of episodes a worker starts along the learner's
     demonstrations (GetDemonstrations; demos/starts.py)."""
 
@@ -163,13 +168,12 @@ class RunSettings:
     states: tuple
     observation_shape: tuple
     local_address: str | None = None
-    token: str = ""
     demo_start_fraction: float = 0.0
 
     def to_dict(self):
         return {"env": self.env.to_dict(), "states": list(self.states),
                 "observation_shape": list(self.observation_shape),
-                "local_address": self.local_address, "token": self.token,
+                "local_address": self.local_address,
                 "demo_start_fraction": self.demo_start_fraction}
 
     @classmethod
@@ -178,7 +182,7 @@ class RunSettings:
         try:
             return cls(env=EnvConfig.from_dict(values["env"]), states=tuple(values["states"]),
                        observation_shape=tuple(int(size) for size in values["observation_shape"]),
-                       local_address=values["local_address"], token=str(values["token"]),
+                       local_address=values["local_address"],
                        demo_start_fraction=float(values["demo_start_fraction"]))
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(f"the learner's settings are incomplete ({error!r}); is it the same "

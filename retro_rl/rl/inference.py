@@ -15,6 +15,15 @@ worker whose unroll is full is held, unanswered, until every connected worker's 
 act again only after the learner has updated and called `next_round()`, so every action of the
 next round comes from the new weights.
 
+A worker's id is bound to its connection: a second claim of a connected worker's id is refused
+(WorkerIdTaken), not obeyed. In a synchronous round a worker that owes a report for more than
+`round_timeout_s` (stopped, hung, or a client gone silent) is dropped from the round and
+disconnected; the round goes on with the others, and the worker may connect again. A worker
+that reports it cannot go on (channels.WorkerFailed, or transport's failure field) ends the run:
+`failure` says why and `on_failure` hears it. So does any error of the loop itself: a connection
+whose handshake or records break anything is closed alone, so such an error is a defect, and
+the learner stops rather than waiting for ever on a loop that is gone.
+
 Threads: `start()` runs the loop in a thread of its own; gRPC threads hand remote reports to it
 through `submit`. The learner's training thread takes finished unrolls from `unroll_queue` and
 sets `version` after each update. The forward pass reads the variables the update writes, so an
@@ -27,22 +36,37 @@ import logging
 import queue
 import selectors
 import socket
+import sys
 import threading
+import time
 
 import numpy as np
 
 from retro_rl.model.distribution import sample_actions
-from retro_rl.rl.channels import ConnectionLost, LocalListener, check_report
+from retro_rl.rl.channels import (ConnectionLost, LocalListener, WorkerFailed, WorkerIdTaken,
+                                  check_report, open_end, read_hello)
 
 log = logging.getLogger("learner")
 _POLL_S = 0.1  # how often the loop looks for a stop when nothing arrives
+ROUND_TIMEOUT_S = 30.0  # a2c, ppo: a worker silent this long is dropped from the round
+HANDSHAKE_TIMEOUT_S = 5.0  # a local connection that has not said hello by then is closed
+MAX_PENDING_HANDSHAKES = 16  # local connections beyond this many waiting for hello are closed
+
+
+class _Pending:
+    """A local connection accepted and waiting for its hello."""
+
+    def __init__(self, connection, deadline):
+        self.connection, self.deadline = connection, deadline
 
 
 class Slot:
     """One connected worker's place at the server (a local one has a channels.LocalEnd)."""
 
-    def __init__(self, worker_id, spec, seed, end=None):
+    def __init__(self, worker_id, spec, seed, end=None, cancel=None):
         self.worker_id, self.end = worker_id, end
+        self.cancel = cancel  # a remote worker's: ends its stream
+        self.silent_since = time.monotonic()  # answered and not reported since; None: it has
         self.answers = None if end is not None else collections.deque()
         self.answered = None if end is not None else threading.Event()
         self.rng = np.random.default_rng(seed + worker_id)
@@ -54,6 +78,7 @@ class Slot:
         self.closed = False
 
     def reply(self, action, stop):
+        self.silent_since = time.monotonic()
         if self.end is not None:
             self.end.answer(action, stop)
         else:
@@ -66,15 +91,24 @@ class InferenceServer:
 
     network: the learner's PolicyNetwork; spec: unroll.UnrollSpec; seed: worker i samples with
     seed + i. queue_size: finished unrolls held before the server waits for the learner (then
-    workers wait for their answers: nothing is dropped). local_name: listen for workers on this
-    machine at channels.LocalListener(local_name) with `token`; None serves remote workers only.
-    synchronous and round_size: rounds of one unroll from every worker (module docstring).
+    workers wait for their answers: nothing is dropped). local_folder: listen for workers on
+    this machine (channels.LocalListener) at a socket in a private folder under `local_folder`
+    (True: under the system's temporary folder); None serves remote workers only. synchronous,
+    round_size and round_timeout_s: rounds of one unroll from every worker (module docstring).
+    on_failure(message): called, from the loop's thread, when a worker reports that it cannot
+    go on or the loop fails.
     """
 
-    def __init__(self, network, spec, seed=0, queue_size=8, local_name=None, token="",
-                 synchronous=False, round_size=1):
-        self.network, self.spec, self.seed, self.token = network, spec, seed, token
+    def __init__(self, network, spec, seed=0, queue_size=8, local_folder=None,
+                 synchronous=False, round_size=1, round_timeout_s=ROUND_TIMEOUT_S,
+                 on_failure=None, handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
+                 max_pending=MAX_PENDING_HANDSHAKES):
+        self.network, self.spec, self.seed = network, spec, seed
         self.synchronous, self.round_size = synchronous, round_size
+        self.round_timeout_s, self.on_failure = round_timeout_s, on_failure
+        self.handshake_timeout_s, self.max_pending = handshake_timeout_s, max_pending
+        self.failure = None  # why the run must stop, where a worker or the loop failed
+        self._pending = {}  # local connections waiting for their hello
         self.unroll_queue = queue.Queue(maxsize=1 if synchronous else queue_size)
         self._held, self._round = [], []  # synchronous: slots waiting, the round's unrolls
         self._release = threading.Event()
@@ -91,8 +125,8 @@ class InferenceServer:
         self._selector.register(self._wakeup, selectors.EVENT_READ, "wakeup")
         self._remote_reports = collections.deque()
         self.listener = None
-        if local_name is not None:
-            self.listener = LocalListener(local_name)
+        if local_folder is not None:
+            self.listener = LocalListener(None if local_folder is True else local_folder)
             self._selector.register(self.listener.socket, selectors.EVENT_READ, "listener")
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
 
@@ -103,6 +137,11 @@ class InferenceServer:
     def start(self):
         self._thread.start()
         return self
+
+    @property
+    def running(self):
+        """Whether the loop still answers workers (False once it has failed or closed)."""
+        return self._thread.is_alive()
 
     def workers(self):
         """Ids of the workers connected now."""
@@ -131,6 +170,9 @@ class InferenceServer:
             slots = list(self._slots.values())
         for slot in slots:
             self.close_slot(slot)
+        for pending in list(self._pending.values()):
+            pending.connection.close()
+        self._pending.clear()
         if self.listener is not None:
             self.listener.close()
         self._selector.close()
@@ -140,8 +182,13 @@ class InferenceServer:
     # ------------------------------------------------------------------------------------------
     # Remote workers (called from gRPC threads)
 
-    def open_remote(self, worker_id):
-        return self._add(Slot(worker_id, self.spec, self.seed))
+    def open_remote(self, worker_id, cancel=None):
+        """A remote worker's slot; `cancel()` ends its stream. Raises WorkerIdTaken."""
+        return self._add(Slot(worker_id, self.spec, self.seed, cancel=cancel))
+
+    def worker_failed(self, worker_id, reason):
+        """A worker reports that it cannot go on: the run stops (failure, on_failure)."""
+        self._fail(f"worker {worker_id} cannot go on: {reason}")
 
     def submit(self, slot, report):
         """Hands a remote worker's report to the loop and waits for its answer:
@@ -165,9 +212,10 @@ class InferenceServer:
         with self._lock:
             if self._slots.get(slot.worker_id) is slot:
                 del self._slots[slot.worker_id]
-        if slot.closed:
-            return
-        slot.closed = True
+            if slot.closed:
+                return
+            slot.closed = True
+        cancel = slot.cancel
         if slot.unroll is not None:
             self.counters["steps_dropped"] += slot.t
         if slot.end is not None:
@@ -176,6 +224,8 @@ class InferenceServer:
             except (KeyError, ValueError):
                 pass
             slot.end.close()
+        elif cancel is not None:
+            cancel()
         log.info(f"worker {slot.worker_id} left ({len(self.workers())} connected)")
 
     # ------------------------------------------------------------------------------------------
@@ -188,17 +238,43 @@ class InferenceServer:
             pass
 
     def _add(self, slot):
+        """Binds the slot's worker id to it; WorkerIdTaken (logged) while a connected worker
+        holds the id. A worker that restarts is seen to leave first: its channel closes with
+        its process, and a silent one is dropped after round_timeout_s or transport's idle
+        timeout."""
         with self._lock:
-            old = self._slots.get(slot.worker_id)
+            if slot.worker_id in self._slots:
+                self._refuse_claim(slot.worker_id)
             self._slots[slot.worker_id] = slot
         self._joined += 1
-        if old is not None:
-            self.close_slot(old)  # the same worker again: it restarted
         log.info(f"worker {slot.worker_id} joined ({len(self.workers())} connected, "
                  f"{'local' if slot.end else 'remote'})")
         return slot
 
+    def _fail(self, message):
+        if self.failure is None:
+            self.failure = message
+            if self.on_failure is not None:
+                self.on_failure(message)
+
+    def _refuse_claim(self, worker_id):
+        self.counters["id_claims_refused"] += 1
+        log.info(f"a second worker claims id {worker_id}, which is connected: refused")
+        raise WorkerIdTaken(f"worker id {worker_id} is taken by a connected worker")
+
     def _run(self):
+        try:
+            self._loop()
+        except BaseException as error:  # whatever it is, the run must hear of it
+            # The traceback goes to the log file only: the console gets the run's one line.
+            record = log.makeRecord(log.name, logging.ERROR, __file__, 0,
+                                    "the inference loop failed", None, sys.exc_info())
+            for handler in logging.getLogger().handlers:
+                if isinstance(handler, logging.FileHandler):
+                    handler.handle(record)
+            self._fail(f"the inference thread failed ({type(error).__name__}: {error})")
+
+    def _loop(self):
         while not self._closed.is_set():
             ready = []
             for key, _ in self._selector.select(timeout=_POLL_S):
@@ -210,18 +286,39 @@ class InferenceServer:
                         pass
                 elif key.data == "listener":
                     self._accept()
+                elif isinstance(key.data, _Pending):
+                    self._handshake(key.data)
                 else:
                     report = self._receive(key.data)
                     if report is not None:
+                        key.data.silent_since = None
                         ready.append((key.data, report))
             while self._remote_reports:
                 slot, report = self._remote_reports.popleft()
                 if not slot.closed:
+                    slot.silent_since = None
                     ready.append((slot, report))
             if ready:
                 self._serve(ready)
+            self._expire_handshakes()
             if self.synchronous:
+                self._drop_silent()
                 self._synchronize()
+
+    def _drop_silent(self):
+        """Drops from the round, and disconnects, each worker that has owed a report for more
+        than round_timeout_s."""
+        if self.stopping:
+            return
+        now = time.monotonic()
+        with self._lock:
+            silent = [slot for slot in self._slots.values() if slot.silent_since is not None
+                      and now - slot.silent_since > self.round_timeout_s]
+        for slot in silent:
+            self.counters["workers_timed_out"] += 1
+            log.info(f"worker {slot.worker_id} sent nothing for {self.round_timeout_s:g} s: "
+                     "dropped from the round and disconnected (it may connect again)")
+            self.close_slot(slot)
 
     def _synchronize(self):
         """Queues a complete round, answers the held workers once the learner moved on, and
@@ -247,22 +344,86 @@ class InferenceServer:
             self._queue(round_, len(round_))
 
     def _accept(self):
-        accepted = self.listener.accept(self.token, self.spec.obs_shape)
-        if accepted is None:
-            self.counters["handshakes_refused"] += 1
+        """Takes every waiting local connection; its hello is read when it arrives (_handshake),
+        so a caller that says nothing holds up no one. Beyond max_pending such callers, more
+        are closed at once."""
+        while True:
+            try:
+                connection = self.listener.accept()
+            except PermissionError as error:
+                self.counters["handshakes_refused"] += 1
+                log.info(f"local connection refused: {error}")
+                continue
+            except OSError as error:
+                log.info(f"the local listener failed to accept ({error})")
+                return
+            if connection is None:
+                return
+            if len(self._pending) >= self.max_pending:
+                self.counters["handshakes_refused"] += 1
+                log.info(f"a local connection closed: {self.max_pending} are already waiting "
+                         "to say hello")
+                connection.close()
+                continue
+            pending = _Pending(connection, time.monotonic() + self.handshake_timeout_s)
+            self._pending[connection] = pending
+            self._selector.register(connection, selectors.EVENT_READ, pending)
+
+    def _forget_pending(self, pending):
+        self._pending.pop(pending.connection, None)
+        try:
+            self._selector.unregister(pending.connection)
+        except (KeyError, ValueError):
+            pass
+
+    def _handshake(self, pending):
+        """Reads a waiting connection's hello; a good one becomes a worker's slot, anything else
+        closes that connection alone, with one line."""
+        try:
+            worker_id = read_hello(pending.connection)
+            if worker_id is None:
+                return  # not here yet (a spurious wake-up)
+            self._forget_pending(pending)
+            with self._lock:
+                taken = worker_id in self._slots
+            if taken:
+                self._refuse_claim(worker_id)
+            end = open_end(pending.connection, worker_id, self.spec.obs_shape)
+        except Exception as error:  # noqa: BLE001 -- any of them closes this connection alone
+            self._forget_pending(pending)
+            pending.connection.close()
+            if not isinstance(error, (ConnectionLost, WorkerIdTaken)):
+                self.counters["handshakes_refused"] += 1
+                log.info(f"a local connection refused: {type(error).__name__}: {error}")
             return
-        worker_id, end = accepted
-        slot = self._add(Slot(worker_id, self.spec, self.seed, end))
+        try:
+            slot = self._add(Slot(worker_id, self.spec, self.seed, end))
+        except WorkerIdTaken:
+            end.close()
+            return
         self._selector.register(end.socket, selectors.EVENT_READ, slot)
 
+    def _expire_handshakes(self):
+        now = time.monotonic()
+        for pending in [pending for pending in self._pending.values() if now > pending.deadline]:
+            self.counters["handshakes_refused"] += 1
+            log.info(f"a local connection closed: no hello within {self.handshake_timeout_s:g} s")
+            self._forget_pending(pending)
+            pending.connection.close()
+
     def _receive(self, slot):
+        """The slot's next report, or None when its channel closed; a malformed record or any
+        other error closes that channel alone, with one line."""
         try:
             report = slot.end.receive()
             check_report(report, self.spec.obs_shape)
             return report
         except ConnectionLost:
             self.close_slot(slot)
-        except ValueError as error:
+        except WorkerFailed as error:
+            self.close_slot(slot)
+            self.worker_failed(slot.worker_id, str(error))
+        except Exception as error:  # noqa: BLE001 -- ValueError for a malformed one, or worse
             self.counters["reports_rejected"] += 1
             log.info(f"worker {slot.worker_id} sent a malformed report ({error}); closing its "
                      "channel")

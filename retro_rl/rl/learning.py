@@ -17,7 +17,6 @@ Files: <workspace>/model/reinforcement_model_<update>/ (start.py), <workspace>/t
 import dataclasses
 import logging
 import os
-import secrets
 import signal
 import time
 
@@ -30,6 +29,7 @@ from retro_rl.envs import games
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.rl import unroll
+from retro_rl.rl.admission import secret_from_environment
 from retro_rl.rl.batches import BatchPrefetcher, Rounds
 from retro_rl.rl.config import RunSettings
 from retro_rl.rl.inference import InferenceServer
@@ -50,6 +50,7 @@ class StopRequest:
 
     def __init__(self):
         self.reason = None
+        self.failure = None  # why a worker or the inference loop stopped the run
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._handle)
 
@@ -57,6 +58,13 @@ class StopRequest:
         if self.reason is None:  # a second signal (Ctrl-C and the launcher's TERM) changes nothing
             self.reason = signal.Signals(signum).name
             log.info(f"{self.reason}: stopping after this update, then saving")
+
+    def fail(self, message):
+        """The run cannot go on (inference.InferenceServer's on_failure): it stops, saves and
+        exits with `message` as its one error line."""
+        if self.failure is None:
+            self.failure = message
+            self.reason = self.reason or "failure"
 
     def __bool__(self):
         return self.reason is not None
@@ -142,7 +150,7 @@ def train(args, config, device):
     demonstrations = []
     if args.demo_start_fraction > 0:
         demonstrations = demonstration_checkpoints(demonstration_paths(args.demo_starts),
-                                                   env_config.game)
+                                                   env_config.game, env_config.frame_skip)
         log.info(f"workers start {args.demo_start_fraction:.0%} of their episodes along "
                  f"{len(demonstrations)} demonstrations from {args.demo_starts}")
     optimizer = make_optimizer(network, config)
@@ -154,17 +162,18 @@ def train(args, config, device):
     frames_per_unroll = config.unroll_length * env_config.frame_skip
     spec = unroll.UnrollSpec(config.unroll_length, network.observation_shape,
                              network.config.num_actions, network.config.lstm_units)
-    token = secrets.token_hex(8)
     synchronous = config.algorithm != "impala"
     inference = InferenceServer(network, spec, seed=args.seed, queue_size=config.batch_size,
-                                local_name=f"{os.getpid()}-{token}", token=token,
-                                synchronous=synchronous, round_size=max(args.workers, 1))
+                                local_folder=True, synchronous=synchronous,
+                                round_size=max(args.workers, 1),
+                                round_timeout_s=config.round_timeout_s, on_failure=stop.fail)
     inference.version = meta["update"]
     settings = RunSettings(env_config, tuple(states), network.observation_shape,
-                           inference.local_address, token, args.demo_start_fraction)
+                           inference.local_address, args.demo_start_fraction)
     try:
         service = LearnerService(settings.to_dict(), inference, bind=args.bind,
-                                 demonstrations=demonstrations)
+                                 demonstrations=demonstrations,
+                                 secret=secret_from_environment())
     except OSError:
         inference.close()
         raise UserError(f"cannot listen on {args.bind}: the port is in use or the address is "
@@ -225,7 +234,7 @@ def train(args, config, device):
                         final=True)
         # Workers learn of the stop with their next answer and leave.
         deadline = time.monotonic() + 10.0
-        while inference.workers() and time.monotonic() < deadline:
+        while inference.workers() and inference.running and time.monotonic() < deadline:
             time.sleep(0.1)
         batches.close()
         service.close()
@@ -237,4 +246,6 @@ def train(args, config, device):
                  f"{received - trained} (the run ended with them queued)")
     log.info(f"done: {meta['update']} updates, {meta['frames']} frames"
              + (f" (stopped by {stop.reason})" if stop else ""))
+    if stop.failure:
+        raise UserError(f"{stop.failure}; the run stopped at update {meta['update']}, saved")
     return STOPPED_STATUS.get(stop.reason, 0)

@@ -12,12 +12,18 @@
 Arrays travel as raw little-endian bytes with a declared dtype (from a short whitelist) and
 shape, checked against the byte count. Nothing received is unpickled or evaluated, and every
 report is checked (channels.check_report) before it is used; a malformed one ends its stream
-with INVALID_ARGUMENT while the learner goes on. The server listens on 127.0.0.1 by default;
-the channel is not encrypted, so bind another address only on a network you trust.
+with INVALID_ARGUMENT while the learner goes on.
+
+Who may connect, and how many at once (admission.py): the server listens on 127.0.0.1 by
+default; without a secret anyone who reaches its port may call it, with one (RETRO_RL_SECRET)
+every call must carry it. The channel is not encrypted, so bind another address only on a
+network you trust. Act streams are capped in all and per host, idle ones are cancelled, and
+`reserve` threads beyond the streams' keep GetSettings and new workers getting in.
 """
 
 import concurrent.futures
 import json
+import logging
 import math
 import queue
 import time
@@ -25,7 +31,9 @@ import time
 import grpc
 import numpy as np
 
-from retro_rl.rl.channels import ConnectionLost, StepReport
+from retro_rl.rl.admission import (IDLE_TIMEOUT_S, MAX_STREAMS, MAX_STREAMS_PER_CLIENT,
+                                   SECRET_ENV, SECRET_METADATA, SecretCheck, StreamLimits)
+from retro_rl.rl.channels import ConnectionLost, StepReport, WorkerIdTaken, failure_text
 from retro_rl.rl.proto import learner_pb2, learner_pb2_grpc
 from retro_rl.rl.unroll import EPISODE_FIELDS
 
@@ -37,6 +45,8 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 ]
+RESERVE_THREADS = 8  # beyond the streams': GetSettings and new workers always get in
+log = logging.getLogger("learner")
 
 
 class LearnerUnavailable(ConnectionError):
@@ -45,6 +55,10 @@ class LearnerUnavailable(ConnectionError):
 
 class StepRejected(ValueError):
     """The learner refused a report as malformed; the message says what was wrong."""
+
+
+class Unauthenticated(PermissionError):
+    """The learner wants a secret this worker does not have (RETRO_RL_SECRET)."""
 
 
 def encode_array(array):
@@ -139,24 +153,40 @@ class _Servicer(learner_pb2_grpc.LearnerServicer):
 
     def Act(self, request_iterator, context):
         inference = self._owner.inference
+        stream = self._owner.streams.open(context)
         slot = None
         try:
             for message in request_iterator:
+                stream.waiting_since = None
+                if message.failure:
+                    inference.worker_failed(message.worker_id, failure_text(
+                        message.failure.encode()))
+                    return
                 try:
                     report = decode_step(message)
                     if slot is None:
-                        slot = inference.open_remote(message.worker_id)
+                        slot = inference.open_remote(message.worker_id, cancel=context.cancel)
+                        # A client that goes away while its report waits: the slot closes.
+                        context.add_callback(lambda slot=slot: self._close(slot))
                     action, stop = inference.submit(slot, report)
                 except ValueError as error:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed step: {error}")
+                except WorkerIdTaken as error:
+                    context.abort(grpc.StatusCode.ALREADY_EXISTS, str(error))
                 except ConnectionLost as error:
                     context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+                stream.waiting_since = time.monotonic()
                 yield learner_pb2.Action(action=action, stop=stop)
                 if stop:
                     return
         finally:
+            self._owner.streams.close(stream)
             if slot is not None:
-                inference.close_slot(slot)
+                self._close(slot)
+
+    def _close(self, slot):
+        slot.cancel = None  # the stream is ending already, with its own status
+        self._owner.inference.close_slot(slot)
 
 
 class LearnerService:
@@ -164,32 +194,44 @@ class LearnerService:
     (demos.starts.demonstration_checkpoints' output), and remote workers' Act streams, which
     it hands to `inference` (an inference.InferenceServer; None serves settings alone).
 
-    bind: "host:port"; port 0 picks a free one (see `port`, `address`). max_workers bounds the
-    concurrent RPCs: each remote worker's stream holds one for its life. Raises OSError when it
+    bind: "host:port"; port 0 picks a free one (see `port`, `address`). secret: every call must
+    carry it (None: no check; see the module docstring, as for the stream limits
+    max_streams, max_streams_per_client, idle_timeout_s and reserve). Raises OSError when it
     cannot listen on `bind`.
     """
 
-    def __init__(self, settings, inference=None, bind="127.0.0.1:0", max_workers=64,
-                 demonstrations=()):
+    def __init__(self, settings, inference=None, bind="127.0.0.1:0", demonstrations=(),
+                 secret=None, max_streams=MAX_STREAMS,
+                 max_streams_per_client=MAX_STREAMS_PER_CLIENT, idle_timeout_s=IDLE_TIMEOUT_S,
+                 reserve=RESERVE_THREADS):
         self.settings_json = json.dumps(settings)
         self.demonstrations = encode_demonstrations(demonstrations)
         self.inference = inference
+        self.streams = StreamLimits(max_streams, max_streams_per_client, idle_timeout_s)
         self._server = grpc.server(
-            concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
+            concurrent.futures.ThreadPoolExecutor(max_workers=max_streams + reserve),
+            interceptors=[SecretCheck(secret)] if secret else [],
             # Without this a second learner could silently share the port with the first.
             options=_CHANNEL_OPTIONS + [("grpc.so_reuseport", 0)])
         learner_pb2_grpc.add_LearnerServicer_to_server(_Servicer(self), self._server)
         try:
             self.port = self._server.add_insecure_port(bind)
         except RuntimeError as error:
+            self.streams.stop()
             raise OSError(f"cannot listen on {bind}: {error}") from None
         if self.port == 0:
+            self.streams.stop()
             raise OSError(f"cannot listen on {bind}: address in use or invalid")
-        self.address = f"{bind.rsplit(':', 1)[0]}:{self.port}"
+        host = bind.rsplit(":", 1)[0]
+        self.address = f"{host}:{self.port}"
+        if not secret and host not in ("127.0.0.1", "localhost", "[::1]"):
+            log.info(f"notice: {self.address} accepts anyone who reaches it: set {SECRET_ENV} "
+                     "for the learner and its workers to refuse others")
         self._server.start()
 
     def close(self, grace_s=1.0):
         """Stops serving; RPCs still running get `grace_s` seconds to finish."""
+        self.streams.stop()
         self._server.stop(grace_s).wait()
 
     def __enter__(self):
@@ -208,8 +250,10 @@ class WorkerClient:
     """
 
     def __init__(self, learner_address, worker_id=0, deadline_s=120.0, initial_backoff_s=0.05,
-                 max_backoff_s=2.0):
+                 max_backoff_s=2.0, secret=None):
         self.learner_address = learner_address
+        # Sent with every call: the learner's secret, where it has one (module docstring).
+        self._metadata = ((SECRET_METADATA, secret),) if secret else ()
         self.worker_id = worker_id
         self.deadline_s = deadline_s
         self.initial_backoff_s = initial_backoff_s
@@ -233,10 +277,14 @@ class WorkerClient:
         while True:
             remaining_s = give_up_at - time.monotonic()
             try:
-                answer = self._stub.GetSettings(request, timeout=max(remaining_s, 0.001))
+                answer = self._stub.GetSettings(request, timeout=max(remaining_s, 0.001),
+                                                metadata=self._metadata)
                 break
             except grpc.RpcError as error:
                 code = error.code()
+                if code == grpc.StatusCode.UNAUTHENTICATED:
+                    raise Unauthenticated(f"the learner at {self.learner_address} refused this "
+                                          f"worker: set {SECRET_ENV} to its secret") from None
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED or (
                         code == grpc.StatusCode.UNAVAILABLE
                         and time.monotonic() + backoff_s >= give_up_at):
@@ -261,14 +309,15 @@ class WorkerClient:
         try:
             answer = self._stub.GetDemonstrations(
                 learner_pb2.SettingsRequest(worker_id=self.worker_id),
-                timeout=self.deadline_s if deadline_s is None else deadline_s)
+                timeout=self.deadline_s if deadline_s is None else deadline_s,
+                metadata=self._metadata)
         except grpc.RpcError as error:
             raise LearnerUnavailable(f"the learner at {self.learner_address} did not send its "
                                      f"demonstrations ({error.code().name})") from None
         return decode_demonstrations(answer)
 
     def remote_channel(self):
-        return RemoteChannel(self._stub, self.worker_id)
+        return RemoteChannel(self._stub, self.worker_id, self._metadata)
 
     def close(self):
         self._channel.close()
@@ -283,10 +332,10 @@ class WorkerClient:
 class RemoteChannel:
     """A worker's Act stream: `step(report) -> (action, stop)`, with LocalChannel's verbs."""
 
-    def __init__(self, stub, worker_id):
+    def __init__(self, stub, worker_id, metadata=()):
         self.worker_id = worker_id
         self._requests = queue.SimpleQueue()
-        self._answers = stub.Act(iter(self._requests.get, None))
+        self._answers = stub.Act(iter(self._requests.get, None), metadata=metadata)
 
     def step(self, report):
         """Sends a report; returns (action, stop). Raises ConnectionLost when the learner is
@@ -302,6 +351,14 @@ class RemoteChannel:
             raise ConnectionLost(f"the learner's stream failed ({error.code().name}: "
                                  f"{error.details()})") from None
         return answer.action, answer.stop
+
+    def fail(self, reason):
+        """Tells the learner this worker cannot go on, and why (one line); it stops the run."""
+        self._requests.put(learner_pb2.Step(worker_id=self.worker_id, failure=reason[:400]))
+        try:
+            next(self._answers)  # the learner ends the stream once it has heard
+        except (StopIteration, grpc.RpcError):
+            pass
 
     def close(self):
         self._requests.put(None)

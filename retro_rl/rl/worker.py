@@ -9,7 +9,8 @@ After every agent step it reports the outcome (channels.StepReport) and is answe
 next action: through shared memory when the learner is on this machine, over gRPC otherwise. A
 learner that is not up yet, or that restarts, is waited for (with back-off, up to
 connect_timeout_s); the worker then starts a fresh episode. It returns when the learner says
-the run is over.
+the run is over. A worker that cannot go on (its environment or an episode's start fails) tells
+the learner why before it raises, and the learner stops the run with that one line.
 """
 
 import logging
@@ -22,6 +23,7 @@ from retro_rl.envs import games
 from retro_rl.envs.wrappers import EPISODE_STATS
 from retro_rl.errors import UserError
 from retro_rl.rl import transport
+from retro_rl.rl.admission import secret_from_environment
 from retro_rl.rl.channels import ConnectionLost, LocalChannel, StepReport, episode_stats
 from retro_rl.rl.config import RunSettings
 
@@ -33,8 +35,8 @@ def open_channel(settings, client, worker_id, timeout_s):
     """Shared memory when the learner is on this machine, else a gRPC stream."""
     if settings.local_address:
         try:
-            return LocalChannel(settings.local_address, settings.token, worker_id,
-                                settings.observation_shape, timeout_s), "shared memory"
+            return LocalChannel(settings.local_address, worker_id, settings.observation_shape,
+                                timeout_s), "shared memory"
         except ConnectionLost:
             pass  # another machine's learner, or one that has just gone
     return client.remote_channel(), "gRPC"
@@ -93,10 +95,28 @@ class Player:
                 self.returns, last_status = [], time.monotonic()
 
 
+def describe(error):
+    """One line for the learner about why this worker cannot go on."""
+    return str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+
+
+def tell_failure(settings, client, worker_id, timeout_s, error):
+    """Tells the learner this worker cannot go on (a channel opened for that alone)."""
+    try:
+        channel, _ = open_channel(settings, client, worker_id, timeout_s)
+    except ConnectionError:
+        return  # no learner to tell
+    try:
+        channel.fail(describe(error))
+    finally:
+        channel.close()
+
+
 def run_worker(learner_address, worker_id, seed, connect_timeout_s):
     """Plays for the learner at `learner_address` until it says the run is over."""
     client = transport.WorkerClient(learner_address, worker_id=worker_id,
-                                    deadline_s=connect_timeout_s)
+                                    deadline_s=connect_timeout_s,
+                                    secret=secret_from_environment())
     env, known, player = None, None, None
     try:
         while True:
@@ -111,14 +131,21 @@ def run_worker(learner_address, worker_id, seed, connect_timeout_s):
                                 "this worker")
             known = settings
             if env is None:
-                env = settings.env.make()
-                starts = None
-                if settings.demo_start_fraction > 0:
-                    starts = DemoStarts(client.get_demonstrations(), settings.env.frame_skip)
-                    log.info(f"starting {settings.demo_start_fraction:.0%} of episodes along "
-                             f"{len(starts.demonstrations)} demonstrations")
-                player = Player(env, settings.states, seed + worker_id, starts,
-                                settings.demo_start_fraction)
+                try:
+                    env = settings.env.make()
+                    starts = None
+                    if settings.demo_start_fraction > 0:
+                        starts = DemoStarts(client.get_demonstrations(),
+                                            settings.env.frame_skip)
+                        log.info(f"starting {settings.demo_start_fraction:.0%} of episodes "
+                                 f"along {len(starts.demonstrations)} demonstrations")
+                    player = Player(env, settings.states, seed + worker_id, starts,
+                                    settings.demo_start_fraction)
+                except (transport.LearnerUnavailable, transport.Unauthenticated):
+                    raise
+                except Exception as error:
+                    tell_failure(settings, client, worker_id, connect_timeout_s, error)
+                    raise
             channel, kind = open_channel(settings, client, worker_id, connect_timeout_s)
             log.info(f"playing {settings.env.game} {list(settings.states)} over {kind}")
             try:
@@ -127,12 +154,20 @@ def run_worker(learner_address, worker_id, seed, connect_timeout_s):
                 return
             except ConnectionLost as error:
                 log.info(f"lost the learner ({error}); waiting for it to come back")
+                time.sleep(1.0)  # a learner that refused this worker is not asked at once again
+            except transport.StepRejected:
+                raise
+            except Exception as error:
+                channel.fail(describe(error))
+                raise
             finally:
                 channel.close()
     except transport.LearnerUnavailable as error:
         raise UserError(f"{error}; start the learner first, or check --learner_address") from None
     except transport.StepRejected as error:
         raise UserError(f"the learner refused this worker's report ({error})") from None
+    except transport.Unauthenticated as error:
+        raise UserError(str(error)) from None
     finally:
         if env is not None:
             env.close()

@@ -2,6 +2,7 @@
 screen at the sampled step, and play goes on from there as the demonstrator's did."""
 
 import numpy as np
+import pytest
 
 from retro_rl.demos import dataset, parsing
 from retro_rl.demos.starts import DemoStarts, demonstration_checkpoints, demonstration_paths
@@ -17,7 +18,8 @@ def test_a_start_along_a_demonstration_is_its_frame_and_plays_on_like_it(tmp_pat
     episode, = dataset.load_dataset(tmp_path / "data")
     # Through the wire, as a worker gets them.
     demonstrations = transport.decode_demonstrations(transport.encode_demonstrations(
-        demonstration_checkpoints(demonstration_paths(tmp_path / "data"), games.DEFAULT_GAME)))
+        demonstration_checkpoints(demonstration_paths(tmp_path / "data"), games.DEFAULT_GAME,
+                                  frame_skip=4)))
     starts = DemoStarts(demonstrations, frame_skip=4)
     assert starts.steps.tolist() == [len(episode.actions) - 1]
     env = make_env()
@@ -42,7 +44,8 @@ def test_a_worker_starts_its_share_of_episodes_along_the_demonstrations(tmp_path
 
     parsing.parse_movies(MOVIE, tmp_path / "data", workers=1, progress=False)
     episode, = dataset.load_dataset(tmp_path / "data")
-    starts = DemoStarts(demonstration_checkpoints([MOVIE], games.DEFAULT_GAME), frame_skip=4)
+    starts = DemoStarts(demonstration_checkpoints([MOVIE], games.DEFAULT_GAME, frame_skip=4),
+                        frame_skip=4)
     env = make_env()
     try:
         player = Player(env, [None], seed=3, starts=starts, demo_start_fraction=0.5)
@@ -60,3 +63,21 @@ def test_a_worker_starts_its_share_of_episodes_along_the_demonstrations(tmp_path
         else:
             game_start = observation if game_start is None else game_start
             np.testing.assert_array_equal(observation, game_start)  # the game's own start
+
+
+def test_a_movie_too_short_to_start_from_is_skipped_and_none_left_is_one_line(tmp_path, caplog):
+    from retro_rl.errors import UserError
+    from tests.demos.recordings import record_live
+
+    short, *_ = record_live(tmp_path, seed=0, steps=1)  # one agent step: 4 frames
+    demonstrations = demonstration_checkpoints([short, MOVIE], games.DEFAULT_GAME, frame_skip=4)
+    assert [movie["name"] for movie in demonstrations] == [MOVIE.stem]
+    assert any(str(short) in record.message and "skipped" in record.message
+               for record in caplog.records)
+    with pytest.raises(UserError, match="no movie has the 8 frames or more"):
+        demonstration_checkpoints([short], games.DEFAULT_GAME, frame_skip=4)
+    # A worker given such a movie anyway (a learner of another version) refuses it at once,
+    # before any episode, with a reason it can report.
+    with pytest.raises(ValueError, match="has no agent step to start at"):
+        DemoStarts([{"name": "short", "pads": np.zeros((7, 12), np.uint8),
+                     "checkpoints": [(0, b"")]}] + demonstrations, frame_skip=4)

@@ -121,8 +121,67 @@ def test_a_truncated_optimizer_state_is_one_line(saved):
     path, network = saved
     damage(path, folders.OPTIMIZER_FILE, "truncate")
     optimizer = keras.optimizers.Adam(1e-3)
-    with pytest.raises(UserError, match="optimizer.npz cannot be read"):
+    with pytest.raises(UserError, match="optimizer.npz does not match the checksum"):
         checkpoints.load_optimizer_state(path, optimizer, network.trainable_variables)
+
+
+def nan_filled(file):
+    """Rewrites an .npz with every float replaced by NaN, as a poisoned run would save it."""
+    with np.load(file) as saved:
+        contents = {key: saved[key] * np.nan if saved[key].dtype.kind == "f" else saved[key]
+                    for key in saved.files}
+    np.savez(file, **contents)
+
+
+def rechecksum(path, name):
+    """Records the file's present checksum in config.json, as a save of it would have."""
+    config = json.loads((path / folders.CONFIG_FILE).read_text())
+    config["files_sha256"][name] = fileio.sha256_file(path / name)
+    (path / folders.CONFIG_FILE).write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("name", [folders.OPTIMIZER_FILE, folders.RND_FILE])
+@pytest.mark.parametrize("checksum", ["stale", "matching"])
+def test_a_poisoned_optimizer_or_rnd_state_is_moved_aside_and_resume_takes_the_one_before(
+        saved, caplog, name, checksum):
+    path, network = saved
+    workspace = path.parent.parent
+    rnd_state = {"predictor": np.ones((3, 2), np.float32), "steps": np.array(7)}
+    for step in (5, 9):
+        checkpoints.save_model(path.parent / f"supervised_model_{step}", network,
+                               EnvConfig(obs_size=36), {"step": step}, saved_optimizer(network),
+                               arrays={folders.RND_FILE: rnd_state})
+    newest = path.parent / "supervised_model_9"
+    nan_filled(newest / name)
+    if checksum == "matching":
+        rechecksum(newest, name)
+    words = "holds NaN" if checksum == "matching" else "does not match the checksum"
+    with pytest.raises(UserError, match=words):
+        checkpoints.load_checkpoint(newest, "step")
+    folder, (_, _, config) = checkpoints.newest_loadable_checkpoint(
+        workspace, folders.SUPERVISED_PREFIX,
+        lambda candidate: checkpoints.load_checkpoint(candidate, "step"))
+    assert config["step"] == 5 and folder.endswith("supervised_model_5")
+    assert f"supervised_model_9/{name}" in caplog.text and words in caplog.text
+    assert (path.parent / "supervised_model_9.damaged").is_dir()
+    np.testing.assert_array_equal(checkpoints.load_arrays(folder, folders.RND_FILE)["predictor"],
+                                  rnd_state["predictor"])
+
+
+def saved_optimizer(network):
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(network.trainable_variables)
+    return optimizer
+
+
+def test_an_optimizer_state_that_is_not_finite_is_never_saved(saved):
+    path, network = saved
+    optimizer = saved_optimizer(network)
+    optimizer.variables[1].assign(optimizer.variables[1] * np.nan)
+    with pytest.raises(checkpoints.NonFiniteWeights, match="optimizer.npz"):
+        checkpoints.save_model(path.parent / "supervised_model_4", network, EnvConfig(),
+                               optimizer=optimizer)
+    assert not (path.parent / "supervised_model_4").exists()
 
 
 def test_resuming_passes_over_a_damaged_newest_checkpoint_and_says_so(saved, caplog):

@@ -35,9 +35,8 @@ class SlowNetwork:
         return self.network.step(*inputs)
 
 
-def serve(network, spec, name):
-    server = InferenceServer(network, spec, seed=5, queue_size=1000, local_name=name,
-                             token="secret").start()
+def serve(network, spec):
+    server = InferenceServer(network, spec, seed=5, queue_size=1000, local_folder=True).start()
     return server, transport.LearnerService({}, server)
 
 
@@ -59,7 +58,7 @@ def scripted_worker(channel, observations, rewards, ends, actions):
 def test_three_workers_batched_act_as_three_unbatched_agents(tmp_path):
     network = create_network(NETWORK, OBS_SHAPE, seed=1)
     spec = UnrollSpec(5, OBS_SHAPE, NETWORK.num_actions, NETWORK.lstm_units)
-    server, service = serve(SlowNetwork(network), spec, f"test-{tmp_path.name}")
+    server, service = serve(SlowNetwork(network), spec)
     rng = np.random.default_rng(0)
     steps = 16  # reports: their 15 steps make three unrolls of 5, the last answer starts a 4th
     scripts = []
@@ -70,7 +69,7 @@ def test_three_workers_batched_act_as_three_unbatched_agents(tmp_path):
             ends[[7, 11]] = True  # worker 1 starts two new episodes; the others never do
         scripts.append((observations, rng.normal(size=steps).astype(np.float32), ends, []))
     client = transport.WorkerClient(service.address, worker_id=2)
-    channels = [LocalChannel(server.local_address, "secret", worker, OBS_SHAPE, 30)
+    channels = [LocalChannel(server.local_address, worker, OBS_SHAPE, 30)
                 for worker in (0, 1)] + [client.remote_channel()]  # worker 2 over gRPC
     threads = [CheckedThread(scripted_worker, (channel, *script))
                for channel, script in zip(channels, scripts)]
@@ -110,9 +109,9 @@ def played(tmp_path_factory):
     network = create_network(dataclasses.replace(NETWORK, num_actions=23),
                              env_config.observation_shape, seed=3)
     spec = UnrollSpec(10, env_config.observation_shape, 23, NETWORK.lstm_units)
-    server, service = serve(network, spec, f"test-{tmp_path_factory.getbasetemp().name}-real")
+    server, service = serve(network, spec)
     env = env_config.make()
-    channel = LocalChannel(server.local_address, "secret", 0, env_config.observation_shape, 30)
+    channel = LocalChannel(server.local_address, 0, env_config.observation_shape, 30)
     # Two names for the one Airstriker state: exercises drawing a start state per episode.
     player = Player(env, ["Level1", "Level1"], seed=0)
     def play():

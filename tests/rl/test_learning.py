@@ -123,3 +123,37 @@ def test_demo_starts_of_another_game_or_a_missing_path_stop_the_learner(tmp_path
         assert result.returncode == 2, result.stderr
         assert str(path) in result.stderr and words in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and "listening on" not in result.stdout
+
+
+def test_a_worker_that_cannot_go_on_stops_the_learner_with_one_line_and_a_checkpoint(tmp_path):
+    """A fake worker built from the package's channel code tells a real learner it failed."""
+    import os
+    import subprocess
+    import sys
+
+    from retro_rl.rl import transport
+    from retro_rl.rl.channels import LocalChannel
+    from retro_rl.rl.config import RunSettings
+    from tests.rl.test_transport import free_local_port
+    from tests.support import ROOT, assert_one_line_error
+
+    port = free_local_port()
+    learner = subprocess.Popen(
+        [sys.executable, str(ROOT / "learner.py"), "--workspace_path", str(tmp_path),
+         "--bind", f"127.0.0.1:{port}", "--algorithm", "ppo"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with transport.WorkerClient(f"127.0.0.1:{port}", deadline_s=120) as client:
+            settings = RunSettings.from_dict(client.get_settings()[0])
+        assert "token" not in settings.to_dict()  # nothing secret is served
+        assert os.stat(os.path.dirname(settings.local_address)).st_mode & 0o777 == 0o700
+        channel = LocalChannel(settings.local_address, 0, settings.observation_shape, 10)
+        channel.fail("ValueError: high <= 0")
+        channel.close()
+        stdout, stderr = learner.communicate(timeout=120)
+    finally:
+        learner.kill()
+    result = subprocess.CompletedProcess(learner.args, learner.returncode, stdout, stderr)
+    assert_one_line_error(result, "worker 0 cannot go on: ValueError: high <= 0")
+    assert (tmp_path / "model" / "reinforcement_model_0").is_dir()
+    assert list((tmp_path / "tmp").iterdir()) == []  # its temporaries went with it

@@ -2,6 +2,7 @@
 that cannot lie, a malformed step refused while the learner goes on, and workers that wait for a
 learner that is not up yet."""
 
+import queue
 import socket
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 from retro_rl.model.config import NetworkConfig
 from retro_rl.model.network import create_network
 from retro_rl.rl import transport
-from retro_rl.rl.channels import MAX_ABS_REWARD, StepReport
+from retro_rl.rl.channels import MAX_ABS_REWARD, ConnectionLost, StepReport
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.proto import learner_pb2, learner_pb2_grpc
 from retro_rl.rl.unroll import UnrollSpec
@@ -181,3 +182,66 @@ def test_a_full_size_observation_gets_through(network):
 def test_a_second_server_cannot_take_a_port_in_use(service):
     with pytest.raises(OSError, match="cannot listen"):
         transport.LearnerService({}, bind=service.address)
+
+
+def test_a_learner_with_a_secret_refuses_every_call_without_it(network):
+    inference = InferenceServer(network, SPEC, queue_size=100).start()
+    with transport.LearnerService({"game": "test"}, inference, secret="s3cret") as learner:
+        for secret in (None, "wrong"):
+            with transport.WorkerClient(learner.address, deadline_s=5, secret=secret) as client:
+                with pytest.raises(transport.Unauthenticated, match="RETRO_RL_SECRET"):
+                    client.get_settings()
+                with pytest.raises(transport.LearnerUnavailable, match="UNAUTHENTICATED"):
+                    client.get_demonstrations()
+                channel = client.remote_channel()
+                with pytest.raises(ConnectionLost, match="UNAUTHENTICATED"):
+                    channel.step(StepReport(observation(), first=True))
+        assert inference.workers() == []
+        with transport.WorkerClient(learner.address, deadline_s=5, secret="s3cret") as client:
+            assert client.get_settings() == ({"game": "test"}, False)
+            assert client.get_demonstrations() == []
+            channel = client.remote_channel()
+            assert not channel.step(StepReport(observation(), first=True))[1]
+            channel.close()
+    inference.close()
+
+
+def idle_stream(stub):
+    """An Act stream that is open and sends nothing: (its answers, how to end it)."""
+    requests = queue.SimpleQueue()
+    return stub.Act(iter(requests.get, None), timeout=20), lambda: requests.put(None)
+
+
+@pytest.mark.parametrize("max_streams, per_client", [(3, 10), (10, 3)])
+def test_idle_streams_are_capped_and_closed_and_settings_always_get_in(
+        network, max_streams, per_client):
+    inference = InferenceServer(network, SPEC, queue_size=100).start()
+    with transport.LearnerService({"game": "test"}, inference, max_streams=max_streams,
+                                  max_streams_per_client=per_client, idle_timeout_s=2.0,
+                                  reserve=2) as learner:
+        channel = grpc.insecure_channel(learner.address)
+        stub = learner_pb2_grpc.LearnerStub(channel)
+        idle = [idle_stream(stub) for _ in range(3)]
+        time.sleep(0.2)  # the three are open at the server
+        extra, _ = idle_stream(stub)
+        with pytest.raises(grpc.RpcError) as raised:
+            next(extra)
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # The reserve: settings still come at once, as for any new worker.
+        started_at = time.monotonic()
+        with transport.WorkerClient(learner.address, deadline_s=2) as client:
+            assert client.get_settings()[0] == {"game": "test"}
+        assert time.monotonic() - started_at < 2
+        # After two seconds of silence the idle streams are closed, and a worker gets in.
+        for answers, _ in idle:
+            with pytest.raises(grpc.RpcError) as raised:
+                next(answers)
+            assert raised.value.code() == grpc.StatusCode.CANCELLED
+        with transport.WorkerClient(learner.address, deadline_s=2, worker_id=1) as client:
+            worker = client.remote_channel()
+            assert not worker.step(StepReport(observation(), first=True))[1]
+            worker.close()
+        for _, end in idle:
+            end()
+        channel.close()
+    inference.close()

@@ -71,6 +71,10 @@ class LearnerServicer:
     def Act(self, request_iterator, context):
         """A worker's whole life: it streams a Step after every agent step and is answered with the
         next Action. A malformed Step ends the stream with INVALID_ARGUMENT; the learner goes on.
+        A worker id that a connected worker holds is refused with ALREADY_EXISTS, a stream beyond
+        the learner's caps with RESOURCE_EXHAUSTED; a stream silent too long is cancelled.
+        Where the learner has a secret, every call carries it (metadata "retro-rl-secret") or is
+        refused with UNAUTHENTICATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
