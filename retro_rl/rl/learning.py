@@ -37,6 +37,7 @@ from retro_rl.rl.rnd import RND
 from retro_rl.rl.start import load_start, save_checkpoint
 from retro_rl.rl.transport import LearnerService
 from retro_rl.rl.optimizer import make_optimizer
+from retro_rl.rl.progress import LearnerProgress
 from retro_rl.rl.update import make_update
 
 STATUS_EVERY_S = 10.0  # console line and throughput charts
@@ -186,6 +187,8 @@ def train(args, config, device):
              f"TensorBoard run {meta['run_name']}")
     log.info(f"listening on {service.address}")
 
+    progress = LearnerProgress(config.total_frames, meta["frames"])
+    latest_return = None
     start_frames, saved_update, first_update, skipped = meta["frames"], None, True, 0
     window = {"time": time.monotonic(), "frames": meta["frames"], "update": meta["update"],
               "returns": [], "passes": 0, "rows": 0}
@@ -208,6 +211,9 @@ def train(args, config, device):
             inference.version = meta["update"]
             batches.updated()
             write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window)
+            if window["returns"]:
+                latest_return = window["returns"][-1]
+            progress.update(meta["frames"], latest_return)
             if meta["update"] % config.save_every == 0:
                 saved_update = meta["update"]
                 save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
@@ -217,6 +223,7 @@ def train(args, config, device):
             elif time.monotonic() - window["time"] >= STATUS_EVERY_S:
                 window = report(writer, inference, meta, window, metrics, lag, env_config)
     finally:
+        progress.close()
         inference.request_stop()
         if not first_update and meta["update"] > window["update"]:
             report(writer, inference, meta, window, metrics, lag, env_config)
