@@ -22,7 +22,7 @@ from retro_rl import cli, fileio
 from retro_rl.envs import EnvConfig, games
 from retro_rl.errors import UserError
 from retro_rl.evaluation import report as reports
-from retro_rl.evaluation.episodes import state_label
+from retro_rl.evaluation.episodes import evaluation_env, state_label
 from retro_rl.evaluation.video import VIDEO_EXTENSIONS, LiveView
 from retro_rl.evaluation.workers import Player, PolicySource, WorkerPool
 from retro_rl.model import folders
@@ -111,10 +111,7 @@ def resolve_environment(args, model_folder):
         env_config = env_config.replace(game=args.game, state=None)
     game = games.resolve_game(env_config.game)
     games.check_rom(game)
-    # Every evaluation's episodes end alike, whatever a model trained with: at a game over, the
-    # level's end, the game's stall guard or --max_steps.
-    env_config = env_config.replace(game=game, max_episode_steps=args.max_steps, level_end=True,
-                                    stall_steps=None)
+    env_config = evaluation_env(env_config.replace(game=game), args.max_steps)
     states = games.resolve_states(game, args.state, default=env_config.state)
     return env_config, states
 

@@ -32,6 +32,12 @@ class OneEmulator:
         self.env = None
 
 
+def evaluation_env(env_config, max_steps):
+    """`env_config` as every evaluation plays it, whatever a model trained with: episodes end
+    at a game over, the level's end, the game's stall guard or after `max_steps` agent steps."""
+    return env_config.replace(max_episode_steps=max_steps, level_end=True, stall_steps=None)
+
+
 def state_label(env):
     """The start state's name as stable-retro loaded it, e.g. 'EmeraldHillZone.Act1'."""
     return os.path.splitext(os.path.basename(env.unwrapped.statename))[0]

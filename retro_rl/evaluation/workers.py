@@ -65,10 +65,14 @@ class Player:
         return play_numbered_episode(self.emulator, states, self.policy_maker(source), episode,
                                      seed, record_path, on_start, on_step)
 
-    def video(self, path, chosen, label, rows, source, states):
+    def video(self, path, chosen, label, rows, source, states, max_steps=None):
         """Writes episode `chosen` of `rows` (None: the best) to `path` (video.write_video)."""
         return write_video(path, chosen, label, rows, self.policy_maker(source), states,
-                           self.emulator)
+                           self.emulator, max_steps)
+
+    def forget(self, source):
+        """Drops the policy rebuilt from `source` (a model folder that is going away)."""
+        self._makers.pop(source, None)
 
     def close(self):
         self.emulator.close()

@@ -69,6 +69,11 @@ class LearnerConfig:
                                             "(frame skip counted)")
     save_every: int = setting(1000, "updates between checkpoints (one is also written at the "
                                     "end)")
+    eval_every: int = setting(0, "env frames between evaluations of the current weights in a "
+                                 "process of their own: --eval_episodes episodes from the "
+                                 "game's start with the same seeds each time, charted under "
+                                 "eval/; the best becomes model/best_model (0: off)")
+    eval_episodes: int = setting(5, "episodes per evaluation (--eval_every)")
 
     def __post_init__(self):
         mistyped = type_problems(self)
@@ -76,7 +81,7 @@ class LearnerConfig:
             raise UserError("; ".join(mistyped))
         problems = [f"{name} must be at least 1 (got {getattr(self, name)})"
                     for name in ("unroll_length", "batch_size", "total_frames", "save_every",
-                                 "ppo_epochs", "num_minibatches")
+                                 "ppo_epochs", "num_minibatches", "eval_episodes")
                     if getattr(self, name) < 1]
         if self.algorithm not in ALGORITHMS:
             problems.append(f"algorithm must be one of {', '.join(ALGORITHMS)} "
@@ -88,7 +93,7 @@ class LearnerConfig:
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
                      for name in ("entropy_cost", "baseline_cost", "kl_cost",
                                   "value_warmup_updates", "value_clip", "rnd_coef",
-                                  "extrinsic_coef", "intrinsic_coef")
+                                  "extrinsic_coef", "intrinsic_coef", "eval_every")
                      if not getattr(self, name) >= 0]
         if not 0 < self.discount <= 1:
             problems.append(f"discount must be in (0, 1] (got {self.discount})")

@@ -32,6 +32,7 @@ from retro_rl.model import checkpoints, folders
 from retro_rl.rl import unroll
 from retro_rl.rl.batches import BatchPrefetcher, Rounds
 from retro_rl.rl.config import RunSettings
+from retro_rl.rl.evaluator import Evaluator, report_results
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.rnd import RND
 from retro_rl.rl.start import load_start, save_checkpoint
@@ -187,6 +188,17 @@ def train(args, config, device):
              f"TensorBoard run {meta['run_name']}")
     log.info(f"listening on {service.address}")
 
+    evaluator = None
+    if config.eval_every:
+        evaluator = Evaluator(args.workspace_path, env_config, states, config.eval_episodes,
+                              config.eval_every, meta["frames"])
+
+    def save_for_evaluation(path):
+        checkpoints.save_model(path, network, env_config, metadata={
+            "kind": "reinforcement", "update": meta["update"], "frames": meta["frames"],
+            "pretrained": meta["pretrained"], "states": states, "run_name": meta["run_name"],
+            "learner": dataclasses.asdict(config)})
+
     progress = LearnerProgress(config.total_frames, meta["frames"])
     latest_return = None
     start_frames, saved_update, first_update, skipped = meta["frames"], None, True, 0
@@ -214,6 +226,9 @@ def train(args, config, device):
             if window["returns"]:
                 latest_return = window["returns"][-1]
             progress.update(meta["frames"], latest_return)
+            if evaluator is not None:
+                report_results(writer, evaluator.after_update(meta["frames"], meta["update"],
+                                                              save_for_evaluation))
             if meta["update"] % config.save_every == 0:
                 saved_update = meta["update"]
                 save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
@@ -236,6 +251,12 @@ def train(args, config, device):
         batches.close()
         service.close()
         inference.close()
+        if evaluator is not None:
+            finished = meta["frames"] >= config.total_frames  # not stopped, nor failed
+            if finished:
+                log.info("evaluating the final weights")
+            report_results(writer, evaluator.close(meta["frames"], meta["update"],
+                                                   save_for_evaluation, final=finished))
         writer.close()
         received = inference.counters["steps_queued"] * env_config.frame_skip
         trained = meta["frames"] - start_frames
