@@ -130,8 +130,9 @@ class Evaluator:
         return results
 
 
-def report_results(writer, results):
-    """Charts evaluation results at the frames of the weights they measured, and logs them."""
+def report_results(writer, results, tracked=None):
+    """Charts evaluation results at the frames of the weights they measured, and logs them;
+    `tracked` (tracking.Tracking) also gets each new best policy's video."""
     import tensorflow as tf
 
     for result in results:
@@ -150,6 +151,10 @@ def report_results(writer, results):
                  f"{summary['completed_fraction']:.0%}"
                  + (f"; the best so far, kept as model/{BEST_MODEL}" if result["best"] else "")
                  + (f" ({result['error']})" if result["error"] else ""))
+        video = os.path.join(best_model_folder(result["workspace_path"]), VIDEO_FILE)
+        if result["best"] and tracked is not None and os.path.isfile(video):
+            tracked.video("eval/video", video, f"best policy at frames {result['frames']}: "
+                                               f"return {summary['return']['mean']:g}")
 
 
 def _serve(jobs, results, workspace_path, env_config, states, episodes, best):
@@ -169,7 +174,7 @@ def _serve(jobs, results, workspace_path, env_config, states, episodes, best):
             path, frames, update = job
             source = PolicySource(path)
             result = {"frames": frames, "update": update, "summary": None, "best": False,
-                      "error": None}
+                      "error": None, "workspace_path": workspace_path}
             try:
                 rows = []
                 for episode in range(episodes):

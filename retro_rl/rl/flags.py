@@ -5,7 +5,7 @@ a flag neither knows is an error."""
 import argparse
 import dataclasses
 
-from retro_rl import cli
+from retro_rl import cli, tracking
 from retro_rl.envs import games
 from retro_rl.model import folders
 from retro_rl.errors import UserError
@@ -87,6 +87,7 @@ def learner_parser():
     add("--preset", default=None, choices=sorted(PRESETS),
         help="the learner settings of a published system (a2c_sonic: baselines' A2C on the "
              "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND); flags given beside it win")
+    tracking.add_flags(parser)
     for field in dataclasses.fields(LearnerConfig):
         # None: left out, so that parse_learner_args can tell a given flag from a default.
         text = field.metadata["help"]
@@ -130,6 +131,7 @@ def parse_learner_args(argv=None):
     """Returns (args, LearnerConfig): the fine-tuning defaults apply from a pretrained model,
     a flag given wins over any default."""
     args = _parse_own(learner_parser(), actor_parser(), argv)
+    tracking.check(args.track)
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(LearnerConfig)
              if getattr(args, field.name) is not None}  # a flag left out keeps a default
     defaults = dict(FINE_TUNING_DEFAULTS) if args.pretrained_model != "none" else {}

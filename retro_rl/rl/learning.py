@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from retro_rl import fileio, summaries
+from retro_rl.tracking import Tracking
 from retro_rl.demos.starts import demonstration_checkpoints, demonstration_paths
 from retro_rl.envs import games
 from retro_rl.errors import UserError
@@ -174,14 +175,20 @@ def train(args, config, device):
     inference.start()
     batches = Rounds(inference) if synchronous else BatchPrefetcher(inference.unroll_queue,
                                                                     config.batch_size)
+    run_settings = {
+        "device": device, "pretrained": args.pretrained_model, "states": states,
+        "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
+        "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
+        **dataclasses.asdict(config)}
+    tracked = None
+    if args.track:  # before the writer, whose scalars it syncs
+        tracked = Tracking(args.workspace_path, meta["run_name"], run_settings,
+                           args.wandb_project, args.wandb_entity)
+        log.info(f"tracking: Weights & Biases run {tracked.where}")
     writer = tf.summary.create_file_writer(
         os.path.join(args.workspace_path, "tensorboard", meta["run_name"]))
     with writer.as_default():
-        summaries.write_settings({
-            "device": device, "pretrained": args.pretrained_model, "states": states,
-            "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
-            "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
-            **dataclasses.asdict(config)}, step=meta["frames"])
+        summaries.write_settings(run_settings, step=meta["frames"])
     log.info(f"{config.algorithm}{' + RND' if rnd else ''}: training {env_config.game} "
              f"{states} on the {device}; start: "
              f"{meta['resume_folder'] or meta['pretrained'] or 'from scratch'}; "
@@ -228,7 +235,7 @@ def train(args, config, device):
             progress.update(meta["frames"], latest_return)
             if evaluator is not None:
                 report_results(writer, evaluator.after_update(meta["frames"], meta["update"],
-                                                              save_for_evaluation))
+                                                              save_for_evaluation), tracked)
             if meta["update"] % config.save_every == 0:
                 saved_update = meta["update"]
                 save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
@@ -256,8 +263,10 @@ def train(args, config, device):
             if finished:
                 log.info("evaluating the final weights")
             report_results(writer, evaluator.close(meta["frames"], meta["update"],
-                                                   save_for_evaluation, final=finished))
+                                                   save_for_evaluation, final=finished), tracked)
         writer.close()
+        if tracked is not None:
+            tracked.finish()
         received = inference.counters["steps_queued"] * env_config.frame_skip
         trained = meta["frames"] - start_frames
         log.info(f"frames received {received}, trained on {trained}, not trained on "

@@ -1,5 +1,6 @@
 """Evaluation while training: a launcher run with --eval_every charts eval/, keeps best_model
-with its evaluation and video, and its evaluation is run_evaluation.py's on the same seeds."""
+with its evaluation and video, and its evaluation is run_evaluation.py's on the same seeds. The
+run is tracked (--track, wandb offline): the curves, settings and video reach its run folder."""
 
 import json
 import os
@@ -12,6 +13,7 @@ import run_evaluation
 from retro_rl.model import checkpoints
 from tests.commands.test_run_reinforcement_learning import SMALL_RUN, processes
 from tests.support import ROOT
+from tests.test_tracking import history_values, wandb_run
 
 
 def eval_points(workspace):
@@ -28,11 +30,13 @@ def eval_points(workspace):
 
 
 @pytest.mark.slow
-def test_a_run_with_eval_every_keeps_its_best_policy_as_run_evaluation_measures_it(tmp_path):
+def test_a_run_with_eval_every_keeps_its_best_policy_as_run_evaluation_measures_it(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
     with processes() as start:
         launcher = start([str(ROOT / "run_reinforcement_learning.sh"), "1", "0", "none",
                           "--total_frames", "1600", "--workspace_path", str(tmp_path),
-                          "--eval_every", "800", "--eval_episodes", "2", *SMALL_RUN],
+                          "--eval_every", "800", "--eval_episodes", "2", "--track", *SMALL_RUN],
                          tmp_path / "launcher.out")
         status = launcher.wait(timeout=400)
         output = (tmp_path / "launcher.out").read_text()
@@ -56,6 +60,15 @@ def test_a_run_with_eval_every_keeps_its_best_policy_as_run_evaluation_measures_
     assert video.count_frames() == min(evaluation["policies"]["model"]["episodes"][0]["length"],
                                        900)
     assert not (tmp_path / "evaluation").exists()
+
+    config, history, run_folder = wandb_run(tmp_path)
+    assert config["eval_every"] == 800 and config["total_frames"] == 1600
+    assert history_values(history, "eval/return") == points["eval/return"]
+    # Every update's losses, at the frames axis (20 updates of 80 frames).
+    assert set(history_values(history, "losses/total")) == set(range(80, 1601, 80))
+    videos = [name for _, _, names in os.walk(run_folder) for name in names
+              if name.endswith(".mp4")]
+    assert videos, "the best policy's video is not in the tracked run"
 
     # The same episodes as run_evaluation.py plays with its defaults (seeds 0, 1).
     assert run_evaluation.main(["--workspace_path", str(tmp_path), "--model_name", "best_model",
