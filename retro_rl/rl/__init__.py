@@ -11,4 +11,7 @@
   worker     an environment worker: steps one emulator, imports no TensorFlow
   start      where a run starts (scratch, pretrained, resumed) and its checkpoints
   learning   the learner's loop: serve, train, report
+  evaluator  evaluation while training (--eval_every) in a process of its own; best_model
+  progress   the learner's progress bar on a terminal
+  local      the learner and its environments in one process, for debugging
 """

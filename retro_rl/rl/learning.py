@@ -115,12 +115,33 @@ def write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window
             window["returns"].append(episode["episode_return"])
 
 
-def start_rnd(args, config, network, env_config, resume_folder):
+def learn_from_next_batch(batches, update, inference, meta, config, frames_per_unroll, stop):
+    """The learner's step, whoever runs it (train, or local.train_in_process): waits for the
+    next batch from `batches` (batches.py), applies `update` to it (the value heads alone during
+    the warm-up), counts it in meta's update and frames, and lets the inference server act with
+    the new weights. Returns (batch, unrolls, metrics as floats, policy lag in updates), or None
+    once `stop` is set."""
+    taken = batches.get(stop)
+    if taken is None:
+        return None
+    batch, unrolls = taken
+    # Versions behind: how stale the parameters that chose these actions were.
+    lag = float(np.mean([meta["update"] - item["parameter_version"] for item in unrolls]))
+    train_policy = meta["update"] >= config.value_warmup_updates
+    metrics = {name: float(value) for name, value in update(batch, train_policy).items()}
+    meta["update"] += 1
+    meta["frames"] += len(unrolls) * frames_per_unroll
+    inference.version = meta["update"]
+    batches.updated()
+    return batch, unrolls, metrics, lag
+
+
+def start_rnd(seed, config, network, env_config, resume_folder):
     """RND's networks where config.rnd_coef > 0 (None otherwise): a resumed run's own, else new."""
     if config.rnd_coef <= 0:
         return None
     rnd = RND(network.observation_shape, 1 if env_config.grayscale else 3,
-              config.rnd_coef * config.learning_rate, config.intrinsic_discount, seed=args.seed)
+              config.rnd_coef * config.learning_rate, config.intrinsic_discount, seed=seed)
     saved = checkpoints.load_arrays(resume_folder, folders.RND_FILE) if resume_folder else None
     if saved is not None:
         try:
@@ -152,7 +173,7 @@ def train(args, config, device):
     if meta["resume_folder"]:
         checkpoints.load_optimizer_state(meta["resume_folder"], optimizer,
                                          network.trainable_variables)
-    rnd = start_rnd(args, config, network, env_config, meta["resume_folder"])
+    rnd = start_rnd(args.seed, config, network, env_config, meta["resume_folder"])
     update = make_update(network, optimizer, config, anchor, rnd, seed=args.seed)
     frames_per_unroll = config.unroll_length * env_config.frame_skip
     spec = unroll.UnrollSpec(config.unroll_length, network.observation_shape,
@@ -213,22 +234,15 @@ def train(args, config, device):
               "returns": [], "passes": 0, "rows": 0}
     try:
         while meta["frames"] < config.total_frames and not stop:
-            taken = batches.get(stop)
-            if taken is None:
+            learnt = learn_from_next_batch(batches, update, inference, meta, config,
+                                           frames_per_unroll, stop)
+            if learnt is None:
                 break
-            batch, unrolls = taken
-            # Versions behind: how stale the parameters that chose these actions were.
-            lag = float(np.mean([meta["update"] - item["parameter_version"] for item in unrolls]))
-            train_policy = meta["update"] >= config.value_warmup_updates
-            metrics = {name: float(value) for name, value in update(batch, train_policy).items()}
+            _, unrolls, metrics, lag = learnt
             if metrics["losses/skipped_update"]:
                 skipped += 1
-                log.warning(f"warning: update {meta['update'] + 1} skipped: its loss or "
+                log.warning(f"warning: update {meta['update']} skipped: its loss or "
                             f"gradients are not finite ({skipped} so far)")
-            meta["update"] += 1
-            meta["frames"] += len(unrolls) * frames_per_unroll
-            inference.version = meta["update"]
-            batches.updated()
             write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window)
             if window["returns"]:
                 latest_return = window["returns"][-1]
