@@ -25,7 +25,6 @@ import numpy as np
 import tensorflow as tf
 
 from retro_rl import fileio, summaries
-from retro_rl.tracking import Tracking
 from retro_rl.demos.starts import demonstration_checkpoints, demonstration_paths
 from retro_rl.envs import games
 from retro_rl.errors import UserError
@@ -41,6 +40,7 @@ from retro_rl.rl.transport import LearnerService
 from retro_rl.rl.optimizer import make_optimizer
 from retro_rl.rl.progress import LearnerProgress
 from retro_rl.rl.update import make_update
+from retro_rl.tracking import Tracking
 
 STATUS_EVERY_S = 10.0  # console line and throughput charts
 log = logging.getLogger("learner")
@@ -178,6 +178,16 @@ def train(args, config, device):
     frames_per_unroll = config.unroll_length * env_config.frame_skip
     spec = unroll.UnrollSpec(config.unroll_length, network.observation_shape,
                              network.config.num_actions, network.config.lstm_units)
+    run_settings = {
+        "device": device, "pretrained": args.pretrained_model, "states": states,
+        "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
+        "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
+        **dataclasses.asdict(config)}
+    tracked = None
+    if args.track:  # before anything listens, and before the writer whose scalars it syncs
+        tracked = Tracking(args.workspace_path, meta["run_name"], run_settings,
+                           args.wandb_project, args.wandb_entity)
+        log.info(f"tracking: Weights & Biases run {tracked.where}")
     token = secrets.token_hex(8)
     synchronous = config.algorithm != "impala"
     inference = InferenceServer(network, spec, seed=args.seed, queue_size=config.batch_size,
@@ -196,16 +206,6 @@ def train(args, config, device):
     inference.start()
     batches = Rounds(inference) if synchronous else BatchPrefetcher(inference.unroll_queue,
                                                                     config.batch_size)
-    run_settings = {
-        "device": device, "pretrained": args.pretrained_model, "states": states,
-        "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
-        "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
-        **dataclasses.asdict(config)}
-    tracked = None
-    if args.track:  # before the writer, whose scalars it syncs
-        tracked = Tracking(args.workspace_path, meta["run_name"], run_settings,
-                           args.wandb_project, args.wandb_entity)
-        log.info(f"tracking: Weights & Biases run {tracked.where}")
     writer = tf.summary.create_file_writer(
         os.path.join(args.workspace_path, "tensorboard", meta["run_name"]))
     with writer.as_default():
