@@ -73,7 +73,7 @@ class Evaluator:
 
     def after_update(self, frames, update, save):
         results = self._collect(block=False)
-        if frames >= self.next_frames:
+        if frames >= self.next_frames and self.process.is_alive():
             self.next_frames = (frames // self.every_frames + 1) * self.every_frames
             if self.busy:
                 log.info(f"evaluation: the one before is still playing; frames {frames} are "
@@ -118,12 +118,13 @@ class Evaluator:
             try:
                 result = self.results.get(timeout=1.0) if block else self.results.get_nowait()
             except queue.Empty:
-                if block and self.process.is_alive():
-                    continue
-                if block:
-                    self.busy = False  # it died; the learner goes on without it
-                    log.warning(f"warning: the evaluator stopped (exit status "
-                                f"{self.process.exitcode})")
+                if self.process.is_alive():
+                    if block:
+                        continue
+                    break
+                self.busy = False  # it died; the learner goes on without it
+                log.warning(f"warning: the evaluator stopped (exit status "
+                            f"{self.process.exitcode}); no more evaluations this run")
                 break
             self.busy = False
             results.append(result)
