@@ -227,10 +227,10 @@ def main(argv=None):
         rows = in_order(results)
         if any(rows.values()):
             report = build_report(args, env_config, states, model_config, rows, partial=True)
-            played = sum(len(episodes) for episodes in rows.values())
+            finished = sum(len(episodes) for episodes in rows.values())
             path = reports.save_report(report, args.workspace_path, name)
-            print(f"interrupted: the report of the {played} episodes played is saved to {path}",
-                  file=sys.stderr)
+            print(f"interrupted: the report of the {finished} episodes played is saved to "
+                  f"{path}", file=sys.stderr)
         raise
     finally:
         if pool is not None:
