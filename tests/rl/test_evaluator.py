@@ -10,7 +10,9 @@ import pytest
 import tensorflow as tf
 
 import run_evaluation
+from retro_rl.errors import UserError
 from retro_rl.model import checkpoints
+from retro_rl.rl.flags import parse_learner_args
 from tests.commands.test_run_reinforcement_learning import SMALL_RUN, processes
 from tests.support import ROOT
 from tests.test_tracking import history_values, wandb_run
@@ -76,3 +78,13 @@ def test_a_run_with_eval_every_keeps_its_best_policy_as_run_evaluation_measures_
     report, = (tmp_path / "results").glob("*.json")
     played = json.loads(report.read_text())["policies"]["model"]["episodes"]
     assert played == evaluation["policies"]["model"]["episodes"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--eval_every", "-5"], "eval_every must be at least 0 (got -5)"),
+    (["--eval_episodes", "0"], "eval_episodes must be at least 1 (got 0)"),
+    (["--eval_every", "1e6"], "invalid int value: '1e6'"),
+])
+def test_evaluation_flag_mistakes_are_explained(flags, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_learner_args(flags)
