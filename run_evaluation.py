@@ -7,7 +7,8 @@ The model folder (behaviour cloning or reinforcement learning alike) carries the
 settings it was trained with, so each episode sees exactly the observations and actions of
 training. Episode i (counting from 0) resets the environment and seeds the action sampling with
 seed + i, so the same seed gives the same report, and the random baseline plays the very same
-episodes.
+episodes. Episodes are spread over --workers processes, one emulator each, and the report does not
+depend on their number.
 
 The report is printed and saved as JSON in <workspace>/results/.
 """
@@ -18,13 +19,13 @@ import sys
 from tqdm import tqdm
 
 from retro_rl import cli, fileio
-from retro_rl.agent import Agent, RandomPolicy
 from retro_rl.envs import EnvConfig, games
 from retro_rl.envs.gymnasium_games import is_gymnasium_id, screen
 from retro_rl.errors import UserError
 from retro_rl.evaluation import report as reports
-from retro_rl.evaluation.episodes import OneEmulator, play_episodes, state_label
-from retro_rl.evaluation.video import VIDEO_EXTENSIONS, LiveView, write_video
+from retro_rl.evaluation.episodes import evaluation_env, state_label
+from retro_rl.evaluation.video import VIDEO_EXTENSIONS, LiveView
+from retro_rl.evaluation.workers import Player, PolicySource, WorkerPool
 from retro_rl.model import folders
 from retro_rl.runtime import start_tensorflow
 
@@ -65,6 +66,10 @@ def build_parser():
                         help="write one episode at full resolution to this .mp4 or .gif file")
     parser.add_argument("--video_episode", type=int, default=None,
                         help="which episode (from 0) the video shows; default: the best one")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes that play episodes side by side, one emulator each "
+                             "(the report is the same for any number); default: the machine's "
+                             "cores, 1 with --render")
     parser.add_argument("--record_path", default=None,
                         help="record every episode as a .bk2 movie in this folder (with a model, "
                              "the random baseline's go to its random/ subfolder)")
@@ -81,6 +86,12 @@ def parse_args(argv):
         raise UserError("--render_scale must be at least 1 and --render_fps at least 0")
     if args.video is not None and not args.video.lower().endswith(VIDEO_EXTENSIONS):
         raise UserError(f"--video {args.video!r}: name a .mp4 or .gif file")
+    if args.workers is None:
+        args.workers = 1 if args.render else os.cpu_count() or 1
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1 (got {args.workers})")
+    if args.render and args.workers > 1:
+        raise UserError("--render shows one window: play with --workers 1")
     if args.video_episode is not None:
         if args.video is None:
             raise UserError("--video_episode chooses the episode for --video; give --video too")
@@ -106,10 +117,7 @@ def resolve_environment(args, model_folder):
     if args.record_path is not None and is_gymnasium_id(game):
         raise UserError(f"--record_path records .bk2 movies, which only stable-retro games "
                         f"have; {game} is a Gymnasium environment")
-    # Every evaluation's episodes end alike, whatever a model trained with: at a game over, the
-    # level's end, the game's stall guard or --max_steps; a life lost is not an episode's end.
-    env_config = env_config.replace(game=game, max_episode_steps=args.max_steps, level_end=True,
-                                    stall_steps=None, life_loss_ends_episode=False)
+    env_config = evaluation_env(env_config.replace(game=game), args.max_steps)
     states = games.resolve_states(game, args.state, default=env_config.state)
     return env_config, states
 
@@ -139,6 +147,25 @@ def build_report(args, env_config, states, model_config, results, partial=False)
     return report
 
 
+def play_here(player, states, jobs, seed, live):
+    """Plays `jobs` one after another in this process, as WorkerPool.play yields them."""
+    for label, source, episode, record_path in jobs:
+        on_start = None
+        if live is not None:
+            on_start = lambda episode, env, label=label: live.start(
+                env, f"{label}  episode {episode}  {state_label(env)}")
+        act, statistics, movie = player.play(states, source, episode, seed,
+                                             record_path, on_start,
+                                             live.step if live else None)
+        yield label, episode, act, statistics, movie
+
+
+def in_order(results):
+    """{label: {episode: row}} -> {label: rows in episode order}."""
+    return {label: [rows[episode] for episode in sorted(rows)]
+            for label, rows in results.items()}
+
+
 def main(argv=None):
     args = parse_args(argv)
     model_folder = None
@@ -149,64 +176,75 @@ def main(argv=None):
     if args.video is not None:
         fileio.check_writable(os.path.dirname(os.path.abspath(args.video)))
 
-    # The network: only now that the game, its ROM and the output folders are known to be there.
-    policies, model_config = {}, {}
+    sources = {}
     if model_folder is not None:
-        start_tensorflow()
-        from retro_rl.model import checkpoints
-
-        network, _, model_config = checkpoints.load_model(model_folder)
-        policies["model"] = lambda seed: Agent(network, 1, seed=seed, greedy=args.greedy)
+        sources["model"] = PolicySource(model_folder, args.greedy)
     if args.baseline == "random":
-        policies["random"] = lambda seed: RandomPolicy(env_config.num_actions, seed)
+        sources["random"] = PolicySource()
+    model_config = folders.read_config(model_folder) if model_folder is not None else {}
     name = args.model_name or "random"
+    record_paths = {label: args.record_path for label in sources}
+    if args.record_path is not None and "model" in sources and "random" in sources:
+        record_paths["random"] = os.path.join(args.record_path, "random")
+    jobs = [(label, source, episode, record_paths[label])
+            for label, source in sources.items() for episode in range(args.episodes)]
+    workers = min(args.workers, len(jobs))
 
-    emulator = OneEmulator(env_config)
-    live, results = None, {}
+    player = pool = live = None
+    results = {label: {} for label in sources}  # {label: {episode: row}}
     try:
-        if args.render:
-            first = emulator.fresh(states[0])
-            first.reset(seed=args.seed)
-            screen_shape = screen(first).shape
-            live = LiveView(f"{name} on {env_config.game}", env_config, screen_shape,
-                            args.render_scale, args.render_fps)
-        with tqdm(total=args.episodes * len(policies), unit="episode", desc=name) as progress:
-            for label, make_policy in policies.items():
-                record_path = args.record_path
-                if record_path is not None and label == "random" and model_folder is not None:
-                    record_path = os.path.join(record_path, "random")
-                on_start = None
-                if live is not None:
-                    on_start = lambda episode, env, label=label: live.start(
-                        env, f"{label}  episode {episode}  {state_label(env)}")
-                rows = results[label] = []
-                for act, statistics, movie in play_episodes(
-                        emulator, states, make_policy, args.episodes, args.seed, record_path,
-                        on_start, live.step if live else None):
-                    rows.append(reports.episode_row(len(rows), args.seed + len(rows), act,
-                                                    statistics, movie))
-                    progress.set_postfix({f"{label} return": f"{statistics['return']:g}"})
-                    progress.update()
-        report = build_report(args, env_config, states, model_config, results)
+        if workers > 1:
+            pool = WorkerPool(env_config, states, workers)
+            pool.load(sources.values())
+            played = pool.play(jobs, args.seed)
+        else:
+            # The network: only now that the game, its ROM and the output folders are known to
+            # be there.
+            if model_folder is not None:
+                start_tensorflow()
+            player = Player(env_config, tensorflow_started=True)
+            for source in sources.values():
+                player.policy_maker(source)  # a damaged model stops here, before any episode
+            if args.render:
+                first = player.emulator.fresh(states[0])
+                first.reset(seed=args.seed)
+                screen_shape = screen(first).shape
+                live = LiveView(f"{name} on {env_config.game}", env_config, screen_shape,
+                                args.render_scale, args.render_fps)
+            played = play_here(player, states, jobs, args.seed, live)
+        with tqdm(total=len(jobs), unit="episode", desc=name) as progress:
+            for label, episode, act, statistics, movie in played:
+                results[label][episode] = reports.episode_row(
+                    episode, args.seed + episode, act, statistics, movie)
+                progress.set_postfix({f"{label} return": f"{statistics['return']:g}"})
+                progress.update()
+        rows = in_order(results)
+        report = build_report(args, env_config, states, model_config, rows)
         if args.video is not None:
             # The model's episode; the baseline's when it plays alone.
-            label = next(iter(policies))
+            label = next(iter(sources))
+            make_video = pool.video if pool is not None else (
+                lambda *video_args: player.video(*video_args, states))
             try:
-                report["video"] = write_video(args.video, args.video_episode, label,
-                                              results[label], policies[label], states, emulator)
+                report["video"] = make_video(args.video, args.video_episode, label, rows[label],
+                                             sources[label])
             except (OSError, RuntimeError, ValueError) as error:
                 print(f"warning: could not write the video {args.video} ({error}); the report "
                       "is saved without it", file=sys.stderr)
     except KeyboardInterrupt:
-        if any(results.values()):
-            report = build_report(args, env_config, states, model_config, results, partial=True)
-            played = sum(len(rows) for rows in results.values())
+        rows = in_order(results)
+        if any(rows.values()):
+            report = build_report(args, env_config, states, model_config, rows, partial=True)
+            finished = sum(len(episodes) for episodes in rows.values())
             path = reports.save_report(report, args.workspace_path, name)
-            print(f"interrupted: the report of the {played} episodes played is saved to {path}",
-                  file=sys.stderr)
+            print(f"interrupted: the report of the {finished} episodes played is saved to "
+                  f"{path}", file=sys.stderr)
         raise
     finally:
-        emulator.close()
+        if pool is not None:
+            pool.close()
+        if player is not None:
+            player.close()
         if live is not None:
             live.close()
 

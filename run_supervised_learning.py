@@ -16,7 +16,7 @@ import os
 import pathlib
 import shlex
 
-from retro_rl import cli
+from retro_rl import cli, tracking
 from retro_rl.bc.config import BCConfig
 from retro_rl.envs import add_observation_flags, games
 from retro_rl.model.config import TORSOS
@@ -83,6 +83,7 @@ def build_parser():
     add("--resume", action="store_true",
         help="continue the newest model/supervised_model_<step> with its optimizer state and "
              "step count (its observation and network settings must match)")
+    tracking.add_flags(parser)
     return parser
 
 
@@ -90,6 +91,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     args.replay_path = args.replay_path or str(REPOSITORY / DEFAULT_REPLAY_PATH)
     config = BCConfig(**vars(args))  # checked before TensorFlow starts
+    tracking.check(config.track)
     start_tensorflow()
     from retro_rl.bc.run import train_model
 

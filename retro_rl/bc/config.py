@@ -36,6 +36,9 @@ class BCConfig:
     value_discount: float = 0.99  # rl.config.LearnerConfig's discount
     seed: int = 1
     resume: bool = False
+    track: bool = False  # Weights & Biases (tracking.py)
+    wandb_project: str | None = None
+    wandb_entity: str | None = None
 
     def __post_init__(self):
         for name in ("batch_size", "seq_len", "training_steps", "save_every", "log_every",

@@ -14,6 +14,7 @@ import tensorflow as tf
 import tqdm
 
 from retro_rl import fileio, summaries
+from retro_rl.tracking import Tracking
 from retro_rl.bc import data, metrics, train, values
 from retro_rl.demos import dataset, movies, parsing
 from retro_rl.envs import EnvConfig, games
@@ -94,11 +95,17 @@ def train_model(config):
     run_name = resumed.get("run_name") or (
         f"supervised_{env_config.game}_{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}")
     curves = resumed.get("curves") or {"train": [], "val": []}
+    run_settings = {
+        **dataclasses.asdict(config), "dataset_path": str(dataset_path), "game": env_config.game,
+        "train_movies": len(train_movies), "val_movies": len(val_movies or [])}
+    tracked = None
+    if config.track:  # before the writer, whose scalars it syncs
+        tracked = Tracking(workspace, run_name, run_settings, config.wandb_project,
+                           config.wandb_entity)
+        print(f"tracking: Weights & Biases run {tracked.where}")
     writer = tf.summary.create_file_writer(str(workspace / "tensorboard" / run_name))
     writer.set_as_default()
-    summaries.write_settings({
-        **dataclasses.asdict(config), "dataset_path": str(dataset_path), "game": env_config.game,
-        "train_movies": len(train_movies), "val_movies": len(val_movies or [])}, step=start_step)
+    summaries.write_settings(run_settings, step=start_step)
     names = action_names(env_config.action_set)
 
     def save(step):
@@ -190,6 +197,10 @@ def train_model(config):
             bar.close()
             print(f"interrupted: saving {save(last)} before stopping")
         raise
+    finally:
+        if tracked is not None:
+            writer.flush()  # the last scalars reach the tracked run before it ends
+            tracked.finish()
     bar.close()
     writer.flush()
 

@@ -33,6 +33,14 @@ class OneEmulator:
         self.env = None
 
 
+def evaluation_env(env_config, max_steps):
+    """`env_config` as every evaluation plays it, whatever a model trained with: episodes end
+    at a game over, the level's end, the game's stall guard or after `max_steps` agent steps;
+    a life lost is not an episode's end."""
+    return env_config.replace(max_episode_steps=max_steps, level_end=True, stall_steps=None,
+                              life_loss_ends_episode=False)
+
+
 def state_label(env):
     """The start state's name as stable-retro loaded it, e.g. 'EmeraldHillZone.Act1'
     ('default' for a Gymnasium environment, which has none)."""
@@ -55,28 +63,36 @@ def play_episode(env, policy, seed, on_step=None):
             return info[EPISODE_STATS]
 
 
+def play_numbered_episode(emulator, states, make_policy, episode, seed, record_path=None,
+                          on_start=None, on_step=None):
+    """Plays episode `episode` (from 0) of an evaluation: from its state in turn among
+    `states`, by make_policy(seed + episode) from env.reset(seed=seed + episode). Returns
+    (state label, info["episode_stats"], movie path or None).
+
+    record_path: a folder where the episode is recorded as a .bk2 movie named after it.
+    on_start(episode, env) runs before it; on_step(action, info) after every step.
+    """
+    episode_seed = seed + episode
+    env = emulator.fresh(games.choose_state(states, episode=episode), record_path)
+    movie = None
+    if record_path is not None:
+        # A fresh environment numbers its movies from 0; name this one after the episode.
+        env.unwrapped.movie_id = episode
+        movie = os.path.join(
+            record_path, f"{env.unwrapped.gamename}-{state_label(env)}-{episode:06d}.bk2")
+    if on_start is not None:
+        on_start(episode, env)
+    statistics = play_episode(env, make_policy(episode_seed), episode_seed, on_step)
+    return state_label(env), statistics, movie
+
+
 def play_episodes(emulator, states, make_policy, episodes, seed, record_path=None,
                   on_start=None, on_step=None):
-    """Plays `episodes` episodes, yielding (state label, info["episode_stats"], movie path or None)
-    after each: episode i starts from its state in turn among `states`, played by
-    make_policy(seed + i) from env.reset(seed=seed + i).
-
-    record_path: a folder where each episode is recorded as a .bk2 movie named after it.
-    on_start(i, env) runs before episode i; on_step(action, info) after every step.
-    """
+    """Plays episodes 0 .. episodes - 1 (play_numbered_episode), yielding (state label,
+    info["episode_stats"], movie path or None) after each."""
     for episode in range(episodes):
-        episode_seed = seed + episode
-        env = emulator.fresh(games.choose_state(states, episode=episode), record_path)
-        movie = None
-        if record_path is not None:
-            # A fresh environment numbers its movies from 0; name this one after the episode.
-            env.unwrapped.movie_id = episode
-            movie = os.path.join(
-                record_path, f"{env.unwrapped.gamename}-{state_label(env)}-{episode:06d}.bk2")
-        if on_start is not None:
-            on_start(episode, env)
-        statistics = play_episode(env, make_policy(episode_seed), episode_seed, on_step)
-        yield state_label(env), statistics, movie
+        yield play_numbered_episode(emulator, states, make_policy, episode, seed, record_path,
+                                    on_start, on_step)
 
 
 def random_baseline_scores(env_config, episodes, seed):

@@ -14,10 +14,11 @@ from retro_rl.evaluation.episodes import play_episode
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 
 
-def write_video(path, chosen, label, rows, make_policy, states, emulator):
+def write_video(path, chosen, label, rows, make_policy, states, emulator, max_steps=None):
     """Plays episode `chosen` of `rows` (default: the best) again, as it was given its seed,
     streaming every agent step's full-resolution screen to `path` (.mp4 or .gif), so no
-    episode's frames pile up in memory. Returns the report's "video" entry."""
+    episode's frames pile up in memory; with `max_steps`, only its first max_steps agent
+    steps. Returns the report's "video" entry."""
     if chosen is None:
         chosen = max(range(len(rows)), key=lambda i: (rows[i]["return"], -i))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -28,13 +29,20 @@ def write_video(path, chosen, label, rows, make_policy, states, emulator):
         writer = imageio.get_writer(path, fps=fps)
     env = emulator.fresh(games.choose_state(states, episode=chosen))
     seed = rows[chosen]["seed"]
+    written = 0
+
+    def write_frame(action, info):
+        nonlocal written
+        if max_steps is None or written < max_steps:
+            writer.append_data(screen(env))
+            written += 1
+
     with writer:
-        replay = play_episode(env, make_policy(seed), seed,
-                              lambda action, info: writer.append_data(screen(env)))
+        replay = play_episode(env, make_policy(seed), seed, write_frame)
     if replay["return"] != rows[chosen]["return"]:
         print(f"warning: the video's replay of episode {chosen} scored {replay['return']:g}, "
               f"not {rows[chosen]['return']:g}", file=sys.stderr)
-    return {"path": path, "policy": label, "episode": chosen, "frames": int(replay["length"])}
+    return {"path": path, "policy": label, "episode": chosen, "frames": written}
 
 
 class LiveView:

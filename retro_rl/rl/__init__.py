@@ -18,4 +18,7 @@
   transport  the gRPC service and client (settings; remote workers' streams); proto/ the messages
   inference  the inference server: batched actions for every worker, unrolls built from reports
   worker     an environment worker: steps one emulator, imports no TensorFlow
+  evaluator  evaluation while training (--eval_every) in a process of its own; best_model
+  progress   the learner's progress bar on a terminal
+  local      the learner and its environments in one process, for debugging
 """

@@ -78,12 +78,17 @@ class LearnerConfig:
     round_timeout_s: float = setting(30.0, "a2c, ppo: a worker that has owed its next report "
                                            "this long (stopped, hung) is dropped from the round "
                                            "and disconnected; the round goes on without it")
+    eval_every: int = setting(0, "env frames between evaluations of the current weights in a "
+                                 "process of their own: --eval_episodes episodes from the "
+                                 "game's start with the same seeds each time, charted under "
+                                 "eval/; the best becomes model/best_model (0: off)")
+    eval_episodes: int = setting(5, "episodes per evaluation (--eval_every)")
 
     def __post_init__(self):
         check_types(self)
         problems = [f"{name} must be at least 1 (got {getattr(self, name)})"
                     for name in ("unroll_length", "batch_size", "total_frames", "save_every",
-                                 "ppo_epochs", "num_minibatches")
+                                 "ppo_epochs", "num_minibatches", "eval_episodes")
                     if getattr(self, name) < 1]
         if self.algorithm not in ALGORITHMS:
             problems.append(f"algorithm must be one of {', '.join(ALGORITHMS)} "
@@ -96,8 +101,8 @@ class LearnerConfig:
         problems += [f"{name} must be at least 0 (got {getattr(self, name)})"
                      for name in ("entropy_cost", "baseline_cost", "kl_cost",
                                   "value_warmup_updates", "value_clip", "rnd_coef",
-                                  "keep_checkpoints",
-                                  "extrinsic_coef", "intrinsic_coef")
+                                  "keep_checkpoints", "extrinsic_coef", "intrinsic_coef",
+                                  "eval_every")
                      if not getattr(self, name) >= 0]
         if not 0 < self.discount <= 1:
             problems.append(f"discount must be in (0, 1] (got {self.discount})")

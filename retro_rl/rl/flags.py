@@ -7,7 +7,7 @@ import dataclasses
 import math
 import os
 
-from retro_rl import cli
+from retro_rl import cli, tracking
 from retro_rl.envs import games
 from retro_rl.model import folders
 from retro_rl.errors import UserError
@@ -96,6 +96,7 @@ def learner_parser():
         help="the learner settings of a published system (a2c_sonic: baselines' A2C on the "
              "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND; ppo_atari: cleanrl's "
              "ppo_atari_lstm on the ALE, with 8 workers); flags given beside it win")
+    tracking.add_flags(parser)
     for field in dataclasses.fields(LearnerConfig):
         # None: left out, so that parse_learner_args can tell a given flag from a default.
         text = field.metadata["help"]
@@ -142,6 +143,7 @@ def parse_learner_args(argv=None):
     starts (what --resume changed, why the value warm-up runs or not)."""
     args = _parse_own(learner_parser(), actor_parser(), argv)
     args.notes = []
+    tracking.check(args.track)
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(LearnerConfig)
              if getattr(args, field.name) is not None}  # a flag left out keeps a default
     preset = PRESETS[args.preset] if args.preset else {}

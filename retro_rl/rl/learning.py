@@ -32,12 +32,15 @@ from retro_rl.rl import unroll
 from retro_rl.rl.admission import secret_from_environment
 from retro_rl.rl.batches import BatchPrefetcher, Rounds
 from retro_rl.rl.config import RunSettings
+from retro_rl.rl.evaluator import Evaluator, report_results
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.rnd import RND
 from retro_rl.rl.start import announce_address, load_start, save_checkpoint
 from retro_rl.rl.transport import LearnerService
 from retro_rl.rl.optimizer import anneal_learning_rates, make_optimizer
+from retro_rl.rl.progress import LearnerProgress
 from retro_rl.rl.update import make_update
+from retro_rl.tracking import Tracking
 
 STATUS_EVERY_S = 10.0  # console line and throughput charts
 log = logging.getLogger("learner")
@@ -120,12 +123,35 @@ def write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window
             window["returns"].append(episode["episode_return"])
 
 
-def start_rnd(args, config, network, env_config, resume_folder):
+def learn_from_next_batch(batches, update, optimizer, inference, meta, config, frames_per_unroll,
+                          stop):
+    """The learner's step, whoever runs it (train, or local.train_in_process): waits for the
+    next batch from `batches` (batches.py), applies `update` to it (the value heads alone during
+    the warm-up), counts it in meta's update and frames, and lets the inference server act with
+    the new weights. Returns (batch, unrolls, metrics as floats, policy lag in updates), or None
+    once `stop` is set."""
+    taken = batches.get(stop)
+    if taken is None:
+        return None
+    batch, unrolls = taken
+    # Versions behind: how stale the parameters that chose these actions were.
+    lag = float(np.mean([meta["update"] - item["parameter_version"] for item in unrolls]))
+    train_policy = meta["update"] >= config.value_warmup_updates
+    anneal_learning_rates(optimizer, config, meta["frames"])
+    metrics = {name: float(value) for name, value in update(batch, train_policy).items()}
+    meta["update"] += 1
+    meta["frames"] += len(unrolls) * frames_per_unroll
+    inference.version = meta["update"]
+    batches.updated()
+    return batch, unrolls, metrics, lag
+
+
+def start_rnd(seed, config, network, env_config, resume_folder):
     """RND's networks where config.rnd_coef > 0 (None otherwise): a resumed run's own, else new."""
     if config.rnd_coef <= 0:
         return None
     rnd = RND(network.observation_shape, 1 if env_config.grayscale else 3,
-              config.rnd_coef * config.learning_rate, config.intrinsic_discount, seed=args.seed)
+              config.rnd_coef * config.learning_rate, config.intrinsic_discount, seed=seed)
     saved = checkpoints.load_arrays(resume_folder, folders.RND_FILE) if resume_folder else None
     if saved is not None:
         try:
@@ -157,11 +183,21 @@ def train(args, config, device):
     if meta["resume_folder"]:
         checkpoints.load_optimizer_state(meta["resume_folder"], optimizer,
                                          network.trainable_variables)
-    rnd = start_rnd(args, config, network, env_config, meta["resume_folder"])
+    rnd = start_rnd(args.seed, config, network, env_config, meta["resume_folder"])
     update = make_update(network, optimizer, config, anchor, rnd, seed=args.seed)
     frames_per_unroll = config.unroll_length * env_config.frame_skip
     spec = unroll.UnrollSpec(config.unroll_length, network.observation_shape,
                              network.config.num_actions, network.config.lstm_units)
+    run_settings = {
+        "device": device, "pretrained": args.pretrained_model, "states": states,
+        "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
+        "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
+        **dataclasses.asdict(config)}
+    tracked = None
+    if args.track:  # before anything listens, and before the writer whose scalars it syncs
+        tracked = Tracking(args.workspace_path, meta["run_name"], run_settings,
+                           args.wandb_project, args.wandb_entity)
+        log.info(f"tracking: Weights & Biases run {tracked.where}")
     synchronous = config.algorithm != "impala"
     inference = InferenceServer(network, spec, seed=args.seed, queue_size=config.batch_size,
                                 local_folder=True, synchronous=synchronous,
@@ -184,11 +220,7 @@ def train(args, config, device):
     writer = tf.summary.create_file_writer(
         os.path.join(args.workspace_path, "tensorboard", meta["run_name"]))
     with writer.as_default():
-        summaries.write_settings({
-            "device": device, "pretrained": args.pretrained_model, "states": states,
-            "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
-            "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
-            **dataclasses.asdict(config)}, step=meta["frames"])
+        summaries.write_settings(run_settings, step=meta["frames"])
     log.info(f"{config.algorithm}{' + RND' if rnd else ''}: training {env_config.game} "
              f"{states} on the {device}; start: "
              f"{meta['resume_folder'] or meta['pretrained'] or 'from scratch'}; "
@@ -196,29 +228,40 @@ def train(args, config, device):
     log.info(f"listening on {service.address}")
     announce_address(args.address_fd, service.address)
 
+    evaluator = None
+    if config.eval_every:
+        evaluator = Evaluator(args.workspace_path, env_config, states, config.eval_episodes,
+                              config.eval_every, meta["frames"])
+
+    def save_for_evaluation(path):
+        checkpoints.save_model(path, network, env_config, metadata={
+            "kind": "reinforcement", "update": meta["update"], "frames": meta["frames"],
+            "pretrained": meta["pretrained"], "states": states, "run_name": meta["run_name"],
+            "learner": dataclasses.asdict(config)})
+
+    progress = LearnerProgress(config.total_frames, meta["frames"])
+    latest_return = None
     start_frames, first_update, skipped = meta["frames"], True, 0
     window = {"time": time.monotonic(), "frames": meta["frames"], "update": meta["update"],
               "returns": [], "passes": 0, "rows": 0}
     try:
         while meta["frames"] < config.total_frames and not stop:
-            taken = batches.get(stop)
-            if taken is None:
+            learnt = learn_from_next_batch(batches, update, optimizer, inference, meta, config,
+                                           frames_per_unroll, stop)
+            if learnt is None:
                 break
-            batch, unrolls = taken
-            # Versions behind: how stale the parameters that chose these actions were.
-            lag = float(np.mean([meta["update"] - item["parameter_version"] for item in unrolls]))
-            train_policy = meta["update"] >= config.value_warmup_updates
-            anneal_learning_rates(optimizer, config, meta["frames"])
-            metrics = {name: float(value) for name, value in update(batch, train_policy).items()}
+            _, unrolls, metrics, lag = learnt
             if metrics["losses/skipped_update"]:
                 skipped += 1
-                log.warning(f"warning: update {meta['update'] + 1} skipped: its loss or "
+                log.warning(f"warning: update {meta['update']} skipped: its loss or "
                             f"gradients are not finite ({skipped} so far)")
-            meta["update"] += 1
-            meta["frames"] += len(unrolls) * frames_per_unroll
-            inference.version = meta["update"]
-            batches.updated()
             write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window)
+            if window["returns"]:
+                latest_return = window["returns"][-1]
+            progress.update(meta["frames"], latest_return)
+            if evaluator is not None:
+                report_results(writer, evaluator.after_update(meta["frames"], meta["update"],
+                                                              save_for_evaluation), tracked)
             if meta["update"] % config.save_every == 0:
                 save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
             if first_update:  # throughput counts from here, after waiting and compiling
@@ -227,6 +270,7 @@ def train(args, config, device):
             elif time.monotonic() - window["time"] >= STATUS_EVERY_S:
                 window = report(writer, inference, meta, window, metrics, lag, env_config)
     finally:
+        progress.close()
         inference.request_stop()
         if not first_update and meta["update"] > window["update"]:
             report(writer, inference, meta, window, metrics, lag, env_config)
@@ -239,7 +283,15 @@ def train(args, config, device):
         batches.close()
         service.close()
         inference.close()
+        if evaluator is not None:
+            finished = meta["frames"] >= config.total_frames  # not stopped, nor failed
+            if finished:
+                log.info("evaluating the final weights")
+            report_results(writer, evaluator.close(meta["frames"], meta["update"],
+                                                   save_for_evaluation, final=finished), tracked)
         writer.close()
+        if tracked is not None:
+            tracked.finish()
         received = inference.counters["steps_queued"] * env_config.frame_skip
         trained = meta["frames"] - start_frames
         log.info(f"frames received {received}, trained on {trained}, not trained on "

@@ -128,6 +128,22 @@ def test_an_episode_depends_on_its_seed_alone_not_on_the_episodes_before_it(work
     assert {**after_another, "episode": 0} == alone["policies"]["random"]["episodes"][0]
 
 
+@pytest.mark.slow
+def test_two_worker_processes_give_the_report_of_one(workspace):
+    flags = ["--model_name", "tiny", "--episodes", "3", "--max_steps", "120", "--seed", "5",
+             "--baseline", "random"]
+    started = time.monotonic()
+    one = evaluate(workspace, *flags, "--workers", "1")
+    one_s = time.monotonic() - started
+    started = time.monotonic()
+    two = evaluate(workspace, *flags, "--workers", "2")
+    print(f"--workers 1: {one_s:.1f} s, --workers 2: {time.monotonic() - started:.1f} s")
+    assert [e["seed"] for e in two["policies"]["model"]["episodes"]] == [5, 6, 7]
+    assert one == two
+    # The model's episodes are not the baseline's: the comparison is not of two constants.
+    assert one["policies"]["model"]["episodes"] != one["policies"]["random"]["episodes"]
+
+
 def test_video_holds_one_frame_per_agent_step_of_the_chosen_episode(workspace, full_run):
     episodes = full_run["policies"]["model"]["episodes"]
     best = max(range(2), key=lambda i: (episodes[i]["return"], -i))
@@ -202,6 +218,8 @@ def test_bad_input_is_one_line_and_status_2(workspace):
     (["--baseline", "random", "--video", "v.mp4", "--episodes", "2", "--video_episode", "2"],
      "0..1"),
     (["--baseline", "random", "--state", "Level9"], "unknown state 'Level9'"),
+    (["--baseline", "random", "--workers", "0"], "--workers must be at least 1"),
+    (["--baseline", "random", "--render", "--workers", "2"], "--workers 1"),
 ])
 def test_flag_mistakes_are_explained(workspace, flags, message):
     with pytest.raises(UserError, match=message.replace(".", r"\.")):
