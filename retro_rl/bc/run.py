@@ -16,6 +16,7 @@ import tqdm
 from retro_rl import fileio, summaries
 from retro_rl.tracking import Tracking
 from retro_rl.bc import data, metrics, train, values
+from retro_rl.bc.config import BCConfig
 from retro_rl.demos import dataset, movies, parsing
 from retro_rl.envs import EnvConfig, games
 from retro_rl.envs.actions import action_names
@@ -26,7 +27,7 @@ from retro_rl.model.config import NetworkConfig
 CURVES_IMAGE = "image/supervised_learning.png"
 
 
-def train_model(config):
+def train_model(config: BCConfig) -> str:
     """Runs behaviour cloning; returns the path of the final checkpoint."""
     if config.action_set is None:  # the table of the movies' platform
         game = movies.replay_game(config.replay_path) or games.DEFAULT_GAME
@@ -133,7 +134,7 @@ def train_model(config):
     frames_per_step = config.batch_size * config.seq_len
     confusion = np.zeros((env_config.num_actions,) * 2, np.int64)
     loss_sum, value_loss_sum, interval_steps, train_seconds = 0.0, 0.0, 0, 0.0
-    postfix = {}
+    postfix: dict[str, str] = {}
     bar = tqdm.tqdm(total=config.training_steps, initial=start_step, desc="training",
                     unit="step")
 

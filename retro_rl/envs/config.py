@@ -2,7 +2,10 @@
 it. A model folder saves its EnvConfig, so evaluation and reinforcement learning rebuild exactly
 the observation and action pipeline the model was trained with."""
 
+from __future__ import annotations
+
 import dataclasses
+from typing import Any
 
 import gymnasium as gym
 
@@ -120,40 +123,42 @@ class EnvConfig:
             raise UserError("; ".join(problems))
 
     @property
-    def observation_shape(self):
+    def observation_shape(self) -> tuple[int, int, int]:
+        assert self.frame_stack is not None  # __post_init__ sets what was left out
         channels = (1 if self.grayscale else 3) * self.frame_stack
         return (self.obs_size, self.obs_size, channels)
 
     @property
-    def num_actions(self):
+    def num_actions(self) -> int:
         if self.action_set == gymnasium_games.NATIVE:
             return gymnasium_games.describe(self.game)[0]
+        assert self.action_set is not None  # __post_init__ sets what was left out
         return len(ACTION_SETS[self.action_set])
 
     @property
-    def action_names(self):
+    def action_names(self) -> list[str]:
         """A name per action index: 'B+RIGHT', or a Gymnasium environment's own ('FIRE')."""
         if self.action_set == gymnasium_games.NATIVE:
             count, meanings = gymnasium_games.describe(self.game)
             return list(meanings) if meanings else [str(index) for index in range(count)]
         return action_names(self.action_set)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values):
+    def from_dict(cls, values: dict[str, Any]) -> EnvConfig:
         return from_dict(cls, values, "environment")
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> EnvConfig:
         return dataclasses.replace(self, **changes)
 
-    def with_training_defaults(self):
+    def with_training_defaults(self) -> EnvConfig:
         """This config with the reward settings reinforcement learning trains its game with
         (games.training_defaults; unchanged for a game without any)."""
         return self.replace(**games.training_defaults(self.game))
 
-    def make(self, record_path=None):
+    def make(self, record_path: str | None = None) -> gym.Env:
         return make_env(record_path=record_path, **self.to_dict())
 
 
@@ -174,28 +179,28 @@ def add_observation_flags(parser):
 
 
 def make_env(
-    game=games.DEFAULT_GAME,
-    state=None,
-    scenario=None,
-    frame_skip=4,
-    obs_size=84,
-    grayscale=None,
-    frame_stack=None,
-    reward_scale=1.0,
-    life_loss_penalty=0.0,
-    max_episode_steps=None,
-    sticky_action_prob=None,
-    action_set=None,
-    allow_backtracking=None,
-    stall_steps=None,
-    level_end=True,
-    max_pool=None,
-    noop_max=None,
-    fire_reset=None,
-    life_loss_ends_episode=False,
-    clip_rewards=False,
-    record_path=None,
-):
+    game: str = games.DEFAULT_GAME,
+    state: str | None = None,
+    scenario: str | None = None,
+    frame_skip: int = 4,
+    obs_size: int = 84,
+    grayscale: bool | None = None,
+    frame_stack: int | None = None,
+    reward_scale: float = 1.0,
+    life_loss_penalty: float = 0.0,
+    max_episode_steps: int | None = None,
+    sticky_action_prob: float | None = None,
+    action_set: str | None = None,
+    allow_backtracking: bool | None = None,
+    stall_steps: int | None = None,
+    level_end: bool = True,
+    max_pool: bool | None = None,
+    noop_max: int | None = None,
+    fire_reset: bool | None = None,
+    life_loss_ends_episode: bool = False,
+    clip_rewards: bool = False,
+    record_path: str | None = None,
+) -> gym.Env:
     """A gymnasium environment: Discrete actions over `action_set`, uint8 observations.
 
     Arguments are those of EnvConfig. `record_path`, a directory, records every episode as a .bk2

@@ -7,12 +7,15 @@ file is one line naming it); the weights, the optimizer's state and every other 
 must fit the optimizer. A checkpoint whose weights or state are not finite is never written.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import logging
 import os
 import shutil
 import zipfile
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +101,7 @@ def _reason(error):
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike) -> tuple[PolicyNetwork, EnvConfig, dict[str, Any]]:
     """Rebuilds a saved model. Returns (network, env_config, config dict); UserError naming
     the damaged file otherwise."""
     config = read_config(path)

@@ -18,13 +18,18 @@ builds environments of your own (any gymnasium environment with this pipeline's 
 for instance stable-retro's behind your wrapper, or several that are not stable-retro's).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import threading
+from collections.abc import Callable, Sequence
+
+import gymnasium as gym
 
 from retro_rl.envs import EnvConfig
 from retro_rl.errors import UserError
 from retro_rl.model.config import NetworkConfig
-from retro_rl.model.network import create_network, with_intrinsic_head
+from retro_rl.model.network import PolicyNetwork, create_network, with_intrinsic_head
 from retro_rl.rl import unroll
 from retro_rl.rl.batches import BatchPrefetcher, Rounds
 from retro_rl.rl.config import LearnerConfig
@@ -61,8 +66,12 @@ class _InProcessChannel:
         self.inference.close_slot(self.slot)
 
 
-def train_in_process(config=None, env_config=None, num_envs=1, updates=10, network=None,
-                     anchor=None, states=None, seed=0, make_env=None, on_update=None):
+def train_in_process(config: LearnerConfig | None = None, env_config: EnvConfig | None = None,
+                     num_envs: int = 1, updates: int = 10, network: PolicyNetwork | None = None,
+                     anchor: PolicyNetwork | None = None,
+                     states: Sequence[str | None] | None = None,
+                     seed: int = 0, make_env: Callable[[int], gym.Env] | None = None,
+                     on_update: Callable[[dict, dict], None] | None = None) -> InProcessRun:
     """Runs `updates` learner updates on `num_envs` environments played in this process.
 
     config: LearnerConfig (default: its defaults); env_config: EnvConfig (default: the default
@@ -79,7 +88,7 @@ def train_in_process(config=None, env_config=None, num_envs=1, updates=10, netwo
         env_config = EnvConfig().with_training_defaults()
     if num_envs < 1 or updates < 1:
         raise UserError(f"num_envs and updates must be at least 1 (got {num_envs}, {updates})")
-    states = list(states or [env_config.state])
+    start_states: list[str | None] = list(states or [env_config.state])
     if network is None:
         network = create_network(NetworkConfig(num_actions=env_config.num_actions,
                                                intrinsic_value=config.rnd_coef > 0),
@@ -97,9 +106,9 @@ def train_in_process(config=None, env_config=None, num_envs=1, updates=10, netwo
                                 synchronous=synchronous, round_size=num_envs).start()
     batches = Rounds(inference) if synchronous else BatchPrefetcher(inference.unroll_queue,
                                                                     config.batch_size)
-    failures = []
+    failures: list[BaseException] = []
     threads = [threading.Thread(target=_play, name=f"env-{index}", daemon=True, args=(
-        Player(env, states, seed + index), _InProcessChannel(inference, index), failures))
+        Player(env, start_states, seed + index), _InProcessChannel(inference, index), failures))
         for index, env in enumerate(envs)]
     for thread in threads:
         thread.start()
