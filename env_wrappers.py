@@ -65,7 +65,7 @@ def main(argv=None):
             f"{name}={value}" for name, value in sorted(info.items())))
         rng = np.random.default_rng(args.seed)
         total, frames, steps = 0.0, 0, 0
-        for steps in range(1, args.steps + 1):
+        for steps in range(1, args.steps + 1):  # noqa: B007 (the count is reported after)
             observation, reward, terminated, truncated, info = env.step(
                 int(rng.integers(config.num_actions)))
             total, frames = total + reward, frames + info["frames"]

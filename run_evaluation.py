@@ -152,8 +152,8 @@ def play_here(player, states, jobs, seed, live):
     for label, source, episode, record_path in jobs:
         on_start = None
         if live is not None:
-            on_start = lambda episode, env, label=label: live.start(
-                env, f"{label}  episode {episode}  {state_label(env)}")
+            def on_start(episode, env, label=label):
+                live.start(env, f"{label}  episode {episode}  {state_label(env)}")
         act, statistics, movie = player.play(states, source, episode, seed,
                                              record_path, on_start,
                                              live.step if live else None)

@@ -101,8 +101,8 @@ def channel_costs(env_config, steps=2000):
         server = InferenceServer(ConstantPolicy(spec.num_actions, 256), spec, queue_size=1000,
                                  local_folder=True).start()
         service = transport.LearnerService({}, server)
-        drain = threading.Thread(target=lambda: [server.unroll_queue.get()
-                                                 for _ in range(steps // 20)], daemon=True)
+        drain = threading.Thread(target=lambda queue=server.unroll_queue: [
+            queue.get() for _ in range(steps // 20)], daemon=True)
         drain.start()
         if kind == "gRPC":
             client = transport.WorkerClient(service.address, worker_id=0)
@@ -148,7 +148,7 @@ def component_costs(batch_size, unroll_length):
                   np.zeros(rows, np.int32), np.zeros(rows, np.float32),
                   (np.zeros((rows, 256), np.float32),) * 2)
         costs[f"inference at batch {rows} (per row)"] = timed(
-            lambda: network.step(*inputs)[0].numpy(), 100) / rows
+            lambda inputs=inputs: network.step(*inputs)[0].numpy(), 100) / rows
     for kind, cost in channel_costs(env_config).items():
         costs[f"channel + bookkeeping, {kind}"] = cost
     spec = unroll.UnrollSpec(unroll_length, env_config.observation_shape,

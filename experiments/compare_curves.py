@@ -73,7 +73,8 @@ def main():
     figure.savefig(args.out, dpi=100)
 
     edges = np.linspace(0, until, args.windows + 1)
-    header = " | ".join(f"{low / 1e6:.2f}-{high / 1e6:.2f} M" for low, high in zip(edges, edges[1:]))
+    header = " | ".join(f"{low / 1e6:.2f}-{high / 1e6:.2f} M"
+                        for low, high in zip(edges, edges[1:]))
     print(f"| run | {header} |\n|---|" + "---|" * args.windows)
     for label, frames, returns in runs:
         cells = []

@@ -274,8 +274,9 @@ def summarize(results):
     if "finetune" in runs and "clone" in runs:
         clone = np.mean([np.mean(e["evaluation"]["return"]) for e in runs["clone"]])
         tuned = np.mean([np.mean(e["evaluation"]["return"]) for e in runs["finetune"]])
+        closed = (tuned - clone) / (best - clone)
         lines.append(f"- share of the gap from the clone ({clone:.0f}) to the best known "
-                     f"({best:.0f}) that fine-tuning closed: {(tuned - clone) / (best - clone):.0%}")
+                     f"({best:.0f}) that fine-tuning closed: {closed:.0%}")
     search = results / "search.json"
     if search.exists():
         entries = json.loads(search.read_text())

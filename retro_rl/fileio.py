@@ -17,7 +17,8 @@ from retro_rl.errors import UserError
 
 # .<name>.<pid>.tmp, and .<name>.<pid>.old.tmp for the folder a new one replaces; <name>.tmp-<pid>
 # is what earlier versions of this project left.
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)(\.old)?\.tmp$|^(?P<old>.+)\.tmp-(?P<oldpid>\d+)$")
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)(\.old)?\.tmp$"
+                        r"|^(?P<old>.+)\.tmp-(?P<oldpid>\d+)$")
 
 
 def temporary_path(path):

@@ -131,8 +131,9 @@ class Run:
         for worker_id in range(num_envs):
             strategy = PlacementGroupSchedulingStrategy(
                 self.group, placement_group_bundle_index=worker_id)
-            worker = EnvWorker.options(num_cpus=1, max_restarts=MAX_RESTARTS,
-                                       scheduling_strategy=strategy).remote(worker_id, seed, connect_timeout_s)
+            worker = EnvWorker.options(
+                num_cpus=1, max_restarts=MAX_RESTARTS, scheduling_strategy=strategy,
+            ).remote(worker_id, seed, connect_timeout_s)
             self.workers.append(worker)
             self.running[worker_id] = worker.run.remote(self.address)
 

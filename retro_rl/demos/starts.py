@@ -1,10 +1,10 @@
 """Episodes that start along a demonstration (Salimans & Chen 2018): an agent begins from an
 emulator state a demonstrator reached, so it practises the whole level, not only its start.
 
-The learner replays the demonstrations once (`demonstration_checkpoints`): every `every` frames it keeps the
-emulator's state, compressed (a Genesis state is 1 MB, 18 KB compressed). A worker starts an
-episode at agent step i of a movie by restoring the checkpoint before frame 4i and emulating the
-movie's own buttons up to it (`DemoStarts.start`): the state is the demonstration's and the
+The learner replays the demonstrations once (`demonstration_checkpoints`): every `every` frames
+it keeps the emulator's state, compressed (a Genesis state is 1 MB, 18 KB compressed). A worker
+starts an episode at agent step i of a movie by restoring the checkpoint before frame 4i and
+emulating the movie's own buttons up to it (`DemoStarts.start`): the state is the demonstration's and the
 first observation is the demonstration's screen at step i, exactly. A saved state alone would
 not do: restoring one does not redraw the screen.
 

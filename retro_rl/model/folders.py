@@ -2,7 +2,8 @@
 their config.json, so a command can check a model before TensorFlow starts.
 
 `<workspace>/model/<name>/` holds `weights.weights.h5` and `config.json`, and training runs add
-`optimizer.npz` for resuming (and `rnd.npz`, RND's networks and statistics, where it explored). config.json carries the environment settings (envs.EnvConfig) and
+`optimizer.npz` for resuming (and `rnd.npz`, RND's networks and statistics, where it
+explored). config.json carries the environment settings (envs.EnvConfig) and
 the network settings (NetworkConfig), so checkpoints.load_model rebuilds the identical network
 and `EnvConfig.make()` the identical observation and action pipeline. Checkpoints are named
 `<prefix><step>`: behaviour cloning's `supervised_model_<step>`, reinforcement learning's
