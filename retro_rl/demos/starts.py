@@ -4,9 +4,9 @@ emulator state a demonstrator reached, so it practises the whole level, not only
 The learner replays the demonstrations once (`demonstration_checkpoints`): every `every` frames
 it keeps the emulator's state, compressed (a Genesis state is 1 MB, 18 KB compressed). A worker
 starts an episode at agent step i of a movie by restoring the checkpoint before frame 4i and
-emulating the movie's own buttons up to it (`DemoStarts.start`): the state is the demonstration's and the
-first observation is the demonstration's screen at step i, exactly. A saved state alone would
-not do: restoring one does not redraw the screen.
+emulating the movie's own buttons up to it (`DemoStarts.start`): the state is the
+demonstration's and the first observation is the demonstration's screen at step i, exactly. A
+saved state alone would not do: restoring one does not redraw the screen.
 
 Frames count as the replay parser counts them: frame 0 comes after the movie's reset frame, and
 agent step i of the dataset is the screen after 4i frames (frame skip 4).
