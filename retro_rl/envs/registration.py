@@ -23,10 +23,25 @@ def registered_id(game):
     return f"{NAMESPACE}/{game}"
 
 
+def known_games():
+    """Every game of the integration folders (stable, experimental, contrib, custom) that
+    stable-retro's data folder has. A data folder of one's own (RETRO_DATA_PATH) may lack some
+    of them, where list_games(Integrations.ALL) would fail, and with it `import retro_rl`."""
+    integrations = retro.data.Integrations
+    found = set()
+    for integration in (integrations.STABLE, integrations.EXPERIMENTAL_ONLY,
+                        integrations.CONTRIB_ONLY, integrations.CUSTOM_ONLY):
+        try:
+            found.update(retro.data.list_games(integration))
+        except FileNotFoundError:
+            pass  # this data folder has no such integration
+    return sorted(found)
+
+
 def register_games():
     """Registers every stable-retro game (whether or not its ROM is imported: making one whose
     ROM is missing says how to import it). Registering again changes nothing."""
-    for game in retro.data.list_games(retro.data.Integrations.ALL):
+    for game in known_games():
         env_id = registered_id(game)
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=make_registered, kwargs={"game": game})

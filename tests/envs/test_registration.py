@@ -1,12 +1,19 @@
 """The toolkit's environments as Gymnasium ids: what gymnasium.make builds, Gymnasium's own
 checker, and Gymnasium's episode statistics beside the toolkit's."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
+import stable_retro as retro
 from gymnasium.utils.env_checker import check_env
 
 import retro_rl  # noqa: F401  (registers the ids)
 from retro_rl.envs import make_env
+from tests.support import ROOT
 
 SETTINGS = {"frame_skip": 3, "grayscale": True, "frame_stack": 4, "sticky_action_prob": 0.25}
 
@@ -54,3 +61,21 @@ def test_record_episode_statistics_agrees_with_the_toolkits_statistics():
     ours, theirs = info["episode_stats"], info["episode"]
     assert ours["return"] > 0
     assert theirs["r"] == ours["return"] and theirs["l"] == ours["length"] == 300
+
+
+def test_importing_the_package_registers_the_games_of_a_data_folder_with_stable_games_only(
+        tmp_path):
+    # A data folder of one's own (RETRO_DATA_PATH, as on a Ray node) need not have stable-retro's
+    # experimental or contrib folders; `import retro_rl` still works and registers what is there.
+    stable = tmp_path / "stable"
+    stable.mkdir()
+    installed = retro.data.get_file_path("Airstriker-Genesis-v0", "rom.sha",
+                                         retro.data.Integrations.ALL)
+    (stable / "Airstriker-Genesis-v0").symlink_to(pathlib.Path(installed).parent)
+    check = ("import gymnasium, retro_rl; "
+             "print(sorted(i for i in gymnasium.registry if i.startswith('retro_rl/')))")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                            cwd=ROOT, env={**os.environ, "RETRO_DATA_PATH": str(tmp_path)},
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['retro_rl/Airstriker-Genesis-v0']"

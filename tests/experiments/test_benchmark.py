@@ -76,7 +76,8 @@ def test_smoke_suite_runs_every_stage_and_resumes_what_was_deleted(tmp_path):
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     rerun = {path for path, mtime in before.items()
              if not path.exists() or path.stat().st_mtime_ns != mtime}
-    assert rerun == {out / "impala_seed1" / "evaluation" / "stage.json"}
+    # The deleted part's record is written anew; of the rest, only the evaluation changed.
+    assert rerun == {part / "stage.json", out / "impala_seed1" / "evaluation" / "stage.json"}
     assert (part / "stage.json").exists()
     assert "--resume" in json.loads((part / "stage.json").read_text())["command"]
     assert "impala_seed1/parts/1" in again.stdout and "clone_seed1:" not in again.stdout

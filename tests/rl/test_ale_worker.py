@@ -1,8 +1,6 @@
 """A real worker on an ALE game with the training setup, through shared memory to the inference
 server: what the learner's unrolls hold."""
 
-import threading
-
 import numpy as np
 
 from retro_rl.envs import EnvConfig
@@ -13,6 +11,7 @@ from retro_rl.rl.channels import ConnectionLost, LocalChannel
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.unroll import UnrollSpec
 from retro_rl.rl.worker import Player
+from tests.support import CheckedThread
 
 
 def test_the_learner_gets_clipped_rewards_and_lives_as_episodes_and_the_games_score():
@@ -22,11 +21,10 @@ def test_the_learner_gets_clipped_rewards_and_lives_as_episodes_and_the_games_sc
     network = create_network(network_config, env_config.observation_shape, seed=0)
     spec = UnrollSpec(50, env_config.observation_shape, network_config.num_actions,
                       network_config.lstm_units)
-    server = InferenceServer(network, spec, seed=0, queue_size=1000, local_name="test-ale",
-                             token="secret").start()
+    server = InferenceServer(network, spec, seed=0, queue_size=1000, local_folder=True).start()
     service = transport.LearnerService({}, server)
     env = env_config.make()
-    channel = LocalChannel(server.local_address, "secret", 0, env_config.observation_shape, 30)
+    channel = LocalChannel(server.local_address, 0, env_config.observation_shape, 30)
     player = Player(env, [None], seed=0)
 
     def play():
@@ -35,7 +33,7 @@ def test_the_learner_gets_clipped_rewards_and_lives_as_episodes_and_the_games_sc
         except ConnectionLost:
             pass  # the server closed once it had a whole game
 
-    thread = threading.Thread(target=play, daemon=True)
+    thread = CheckedThread(play)
     thread.start()
     unrolls = []
     while not any(item["episodes"] for item in unrolls) and len(unrolls) < 60:

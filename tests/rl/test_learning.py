@@ -129,21 +129,21 @@ def test_a_worker_that_cannot_go_on_stops_the_learner_with_one_line_and_a_checkp
     """A fake worker built from the package's channel code tells a real learner it failed."""
     import os
     import subprocess
-    import sys
 
+    from retro_rl.cluster import children
     from retro_rl.rl import transport
     from retro_rl.rl.channels import LocalChannel
     from retro_rl.rl.config import RunSettings
-    from tests.rl.test_transport import free_local_port
     from tests.support import ROOT, assert_one_line_error
 
-    port = free_local_port()
-    learner = subprocess.Popen(
-        [sys.executable, str(ROOT / "learner.py"), "--workspace_path", str(tmp_path),
-         "--bind", f"127.0.0.1:{port}", "--algorithm", "ppo"],
+    # Port 0, and the address the learner bound read from its pipe, as the launchers do.
+    learner, address_pipe = children.start_learner(
+        ["--workspace_path", str(tmp_path), "--bind", "127.0.0.1:0", "--algorithm", "ppo"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        with transport.WorkerClient(f"127.0.0.1:{port}", deadline_s=120) as client:
+        address = children.read_address(address_pipe, timeout_s=120)
+        assert address is not None, "the learner ended without listening"
+        with transport.WorkerClient(address, deadline_s=120) as client:
             settings = RunSettings.from_dict(client.get_settings()[0])
         assert "token" not in settings.to_dict()  # nothing secret is served
         assert os.stat(os.path.dirname(settings.local_address)).st_mode & 0o777 == 0o700
