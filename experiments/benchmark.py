@@ -15,7 +15,8 @@ Suites (stages/ lists them with --dry_run):
   regression  IMPALA from scratch, 600,000 frames, seeds 1-3: each seed's final mean actors'
               return against random. Run it before a change to the learner, the workers or the
               environment lands.
-  smoke       every kind of stage with tiny budgets (the test suite runs it).
+  smoke       one run of each kind with tiny budgets (the test suite runs it): the random
+              policy, a clone, a fine-tuning and a from-scratch run in two parts each, a search.
 
 Runs are measured in frames, not minutes: other work on the machine changes how long they take,
 not what they learn. A reinforcement-learning run is cut into parts of at most --stage_frames
@@ -60,6 +61,7 @@ class Budget:
     search_frames: int | None = None  # None: the demonstrator's default (a whole level)
     search_candidates: int = 8 * SEARCH_BUDGET
     demo_starts: str = str(DEMOS)  # a folder of movies or one movie
+    runs: tuple | None = None  # only these runs (None: the whole suite)
 
 
 SUITES = {
@@ -67,7 +69,11 @@ SUITES = {
     "regression": Budget(frames=600_000, stage_frames=600_000, episodes=30, seeds=(1, 2, 3)),
     "smoke": Budget(frames=1_280, stage_frames=640, episodes=1, seeds=(1,), envs=2, sl_steps=4,
                     max_steps=40, search_frames=80, search_candidates=2,
-                    demo_starts=str(DEMOS / "Airstriker-Genesis-v0-Level1-0000.bk2")),
+                    demo_starts=str(DEMOS / "Airstriker-Genesis-v0-Level1-0000.bk2"),
+                    # One run of each kind of stage: the other runs are the same stages with
+                    # other learner flags (`--dry_run` lists them all).
+                    runs=("random", "clone_seed1", "finetune_seed1", "impala_seed1",
+                          "search_seed1")),
 }
 
 
@@ -192,6 +198,8 @@ def stages_of(suite, out):
             command += ["--frames", str(budget.search_frames)]
         stages.append(Stage(f"search_seed{seed}", "search", "search", seed, tuple(command),
                             workspace=str(folder)))
+    if budget.runs is not None:
+        stages = [stage for stage in stages if stage.name.split("/")[0] in budget.runs]
     return stages
 
 

@@ -43,11 +43,10 @@ def test_smoke_suite_runs_every_stage_and_resumes_what_was_deleted(tmp_path):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     stages = sorted(path.parent for path in out.rglob("stage.json"))
     names = {str(path.relative_to(out)) for path in stages}
-    assert {"random/evaluation", "clone_seed1", "clone_seed1/evaluation",
-            "finetune_seed1/parts/0", "finetune_seed1/parts/1", "finetune_seed1/evaluation",
-            "impala_seed1/parts/1", "a2c_seed1/evaluation", "ppo_seed1/evaluation",
-            "no_level_end_seed1/evaluation", "no_cloned_critic_seed1/evaluation",
-            "no_demo_starts_seed1/evaluation", "search_seed1"} <= names
+    assert names == {"random/evaluation", "clone_seed1", "clone_seed1/evaluation",
+                     "finetune_seed1/parts/0", "finetune_seed1/parts/1",
+                     "finetune_seed1/evaluation", "impala_seed1/parts/0",
+                     "impala_seed1/parts/1", "impala_seed1/evaluation", "search_seed1"}
 
     # What the README's table is made from: one JSON per run, with curve and episodes.
     tuned = json.loads((results / "finetune_seed1.json").read_text())
@@ -59,8 +58,8 @@ def test_smoke_suite_runs_every_stage_and_resumes_what_was_deleted(tmp_path):
     random = json.loads((results / "random.json").read_text())
     assert len(random["evaluation"]["return"]) == 1
     table = (results / "results.md").read_text()
-    for label in ("random policy", "behaviour cloning", "IMPALA fine-tuned", "A2C", "PPO",
-                  "without the level end"):
+    for label in ("random policy", "behaviour cloning", "IMPALA fine-tuned",
+                  "IMPALA from scratch"):
         assert label in table
     assert (results / "airstriker_learners.png").stat().st_size > 0
     assert json.loads((results / "search.json").read_text())[0]["frames"] == 80
@@ -82,6 +81,24 @@ def test_smoke_suite_runs_every_stage_and_resumes_what_was_deleted(tmp_path):
     assert "--resume" in json.loads((part / "stage.json").read_text())["command"]
     assert "impala_seed1/parts/1" in again.stdout and "clone_seed1:" not in again.stdout
     assert json.loads((results / "impala_seed1.json").read_text())["training"]["frames"] == 1280
+
+
+def test_the_full_suite_has_every_row_for_its_seeds_and_the_regression_check_its_own():
+    def listed(suite):
+        result = subprocess.run([sys.executable, str(ROOT / "experiments" / "benchmark.py"),
+                                 "/tmp/unused", "--suite", suite, "--dry_run"],
+                                capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return {line.split()[-1].split("/")[0] for line in result.stdout.splitlines()}
+
+    runs = listed("full")
+    for seed in (1, 2, 3):
+        assert {f"clone_seed{seed}", f"finetune_seed{seed}", f"impala_seed{seed}",
+                f"a2c_seed{seed}", f"ppo_seed{seed}", f"search_seed{seed}"} <= runs
+    assert {"no_level_end_seed1", "no_cloned_critic_seed1", "no_demo_starts_seed1",
+            "clone_no_critic_seed1", "lever_ppo_seed1", "lever_step_seed1",
+            "lever_demo_starts_seed1", "random"} <= runs
+    assert listed("regression") == {"random", "impala_seed1", "impala_seed2", "impala_seed3"}
 
 
 def test_an_output_folder_inside_the_clone_is_refused():
