@@ -39,8 +39,9 @@ def wandb_run(workspace):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(parts)
         parts = b""
-        items = {"run": lambda: record.run.config.update,
-                 "config": lambda: record.config.update}.get(record.WhichOneof("record_type"))
+        items = {"run": lambda record=record: record.run.config.update,
+                 "config": lambda record=record: record.config.update,
+                 }.get(record.WhichOneof("record_type"))
         if items:
             config.update({item.key: json.loads(item.value_json) for item in items()})
         elif record.WhichOneof("record_type") == "history":

@@ -2,8 +2,6 @@
 it. A model folder saves its EnvConfig, so evaluation and reinforcement learning rebuild exactly
 the observation and action pipeline the model was trained with."""
 
-from __future__ import annotations
-
 import dataclasses
 from typing import Any
 
@@ -147,13 +145,13 @@ class EnvConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> EnvConfig:
+    def from_dict(cls, values: dict[str, Any]) -> "EnvConfig":
         return from_dict(cls, values, "environment")
 
-    def replace(self, **changes: Any) -> EnvConfig:
+    def replace(self, **changes: Any) -> "EnvConfig":
         return dataclasses.replace(self, **changes)
 
-    def with_training_defaults(self) -> EnvConfig:
+    def with_training_defaults(self) -> "EnvConfig":
         """This config with the reward settings reinforcement learning trains its game with
         (games.training_defaults; unchanged for a game without any)."""
         return self.replace(**games.training_defaults(self.game))

@@ -28,7 +28,8 @@ for movie in range(movies):
             break
     env.close()
     (name,) = os.listdir(folder)
-    os.replace(os.path.join(folder, name), os.path.join(out, name.replace("-000000", f"-{movie:06d}")))
+    os.replace(os.path.join(folder, name),
+               os.path.join(out, name.replace("-000000", f"-{movie:06d}")))
     os.rmdir(folder)
 """
 TINY = ["--obs_size", "36", "--lstm_units", "16", "--batch_size", "4", "--seq_len", "8",

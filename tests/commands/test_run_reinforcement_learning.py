@@ -135,7 +135,7 @@ def test_actors_wait_for_the_learner_outlive_each_other_and_stop_with_it(tmp_pat
                         tmp_path / f"actor_{actor_id}.out") for actor_id in (0, 1)]
         # Both actors are knocking before the learner exists.
         for actor_id in (0, 1):
-            wait_for(lambda: "connecting" in actor_log(tmp_path, actor_id), 120,
+            wait_for(lambda actor_id=actor_id: "connecting" in actor_log(tmp_path, actor_id), 120,
                      f"actor {actor_id} to try to connect")
         learner = start([sys.executable, "learner.py", "--pretrained_model", "tiny",
                          "--bind", f"127.0.0.1:{port}", "--save_every", "5", "--gpu", "1",
@@ -191,8 +191,10 @@ def test_workers_wait_for_a_restarted_learner_which_resumes_the_run(tmp_path):
         learner.wait()
         crashed_at = checkpoint_update(tmp_path)
         for worker_id in (0, 1):
-            wait_for(lambda: "lost the learner" in actor_log(tmp_path, worker_id), 60,
-                     f"worker {worker_id} to notice")
+            def noticed(worker_id=worker_id):
+                return "lost the learner" in actor_log(tmp_path, worker_id)
+
+            wait_for(noticed, 60, f"worker {worker_id} to notice")
         assert all(worker.poll() is None for worker in workers)  # they wait for it
         learner = start([sys.executable, *learner_flags, "--bind", f"127.0.0.1:{port}",
                          "--resume"], tmp_path / "again.out")

@@ -137,7 +137,8 @@ def test_resume_restores_optimizer_and_continues_the_step_count(trained, movies)
     assert "resuming" in result.stdout and "step 40" in result.stdout
     _, _, config = checkpoints.load_model(workspace / "model" / "supervised_model_50")
     assert config["step"] == 50
-    resumed_optimizer = np.load(workspace / "model" / "supervised_model_50" / folders.OPTIMIZER_FILE)
+    resumed_optimizer = np.load(workspace / "model" / "supervised_model_50"
+                                / folders.OPTIMIZER_FILE)
     assert int(resumed_optimizer[sorted(resumed_optimizer.files)[0]]) == 50  # iterations
     after = scalars(workspace, "losses/train_cross_entropy")
     assert sorted(set(after) - set(before)) == [45, 50]  # same run, steps carry on

@@ -36,7 +36,8 @@ def write_variant(source, target, **replace):
     """Copies a .bk2, replacing members' contents: write_variant(a, b, **{"Header.txt": ...})."""
     with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
         for name in archive.namelist():
-            out.writestr(name, replace.get(name.replace(" ", "_").replace(".", "_"), archive.read(name)))
+            key = name.replace(" ", "_").replace(".", "_")
+            out.writestr(name, replace.get(key, archive.read(name)))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,8 @@ def test_bad_movies_are_reported_and_the_good_ones_still_parsed(mixed_folder, tm
     for name, reason in expected.items():
         line, = [line for line in errors if name in line]
         assert reason in line
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["good-a.npz", "good-b.npz", "manifest.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "good-a.npz", "good-b.npz", "manifest.json"]
     assert [episode.name for episode in dataset.load_dataset(tmp_path)] == ["good-a", "good-b"]
     assert "2 usable, 5 failed" in result.stdout
 

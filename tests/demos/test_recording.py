@@ -18,7 +18,8 @@ def test_human_keys_become_the_movies_buttons(tmp_path):
     """Headless (SDL_VIDEODRIVER=dummy, see conftest): keys posted as pygame events."""
     script = {
         10: [(pygame.KEYDOWN, pygame.K_RIGHT), (pygame.KEYDOWN, pygame.K_x)],
-        25: [(pygame.KEYUP, pygame.K_RIGHT), (pygame.KEYDOWN, pygame.K_UP), (pygame.KEYDOWN, pygame.K_z)],
+        25: [(pygame.KEYUP, pygame.K_RIGHT), (pygame.KEYDOWN, pygame.K_UP),
+             (pygame.KEYDOWN, pygame.K_z)],
         30: [(pygame.KEYUP, pygame.K_x), (pygame.KEYUP, pygame.K_UP), (pygame.KEYUP, pygame.K_z),
              (pygame.KEYDOWN, pygame.K_RETURN), (pygame.KEYDOWN, pygame.K_c)],
         33: [(pygame.KEYUP, pygame.K_RETURN), (pygame.KEYUP, pygame.K_c)],

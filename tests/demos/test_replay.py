@@ -48,7 +48,8 @@ def test_parsed_episode_is_what_the_agent_lived(game_over_movie, tmp_path):
 
 def test_other_settings_replay_exactly_too(tmp_path):
     settings = dict(frame_skip=3, obs_size=48, grayscale=True, action_set="contest")
-    movie, observations, actions, rewards, _ = record_live(tmp_path / "live", 5, steps=90, **settings)
+    movie, observations, actions, rewards, _ = record_live(tmp_path / "live", 5, steps=90,
+                                                           **settings)
     parsing.parse_movies(movie, tmp_path / "data", workers=1, progress=False, **settings)
     episode, = dataset.load_dataset(tmp_path / "data")
     assert episode.observations.shape == (90, 48, 48, 1)
@@ -71,8 +72,9 @@ def test_buttons_changing_inside_steps_and_a_trailing_partial_step(tmp_path):
     env = make_retro(games.DEFAULT_GAME)
     env.record_movie(str(tmp_path / "human.bk2"))
     env.reset()
-    pad = {name: np.array([b == name for b in actions.BUTTONS], np.uint8) for name in ("RIGHT", "B", "LEFT")}
-    for step in range(10):
+    pad = {name: np.array([b == name for b in actions.BUTTONS], np.uint8)
+           for name in ("RIGHT", "B", "LEFT")}
+    for _ in range(10):
         for name in ("RIGHT", "RIGHT", "B", "B"):
             emulate_frame(env, pad[name])
     for _ in range(3):

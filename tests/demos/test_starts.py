@@ -27,7 +27,8 @@ def test_a_start_along_a_demonstration_is_its_frame_and_plays_on_like_it(tmp_pat
     try:
         for movie, step in [starts.sample(rng) for _ in range(3)] + [(0, 1), (0, 75), (0, 76)]:
             observation, info = env.reset(options={
-                "start": lambda retro_env: starts.start(retro_env, movie, step)})
+                "start": lambda retro_env, movie=movie, step=step: starts.start(
+                    retro_env, movie, step)})
             np.testing.assert_array_equal(observation, episode.observations[step])
             # The demonstrator's next actions lead to its next screens.
             for t in range(step, min(step + 5, len(episode.actions) - 1)):

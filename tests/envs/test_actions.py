@@ -37,7 +37,8 @@ def test_contest_table():
     table = actions.action_table("contest")
     assert table.shape == (7, 12)
     np.testing.assert_array_equal(table[5], buttons("DOWN", "B"))
-    assert actions.action_names("contest") == ["LEFT", "RIGHT", "LEFT+DOWN", "RIGHT+DOWN", "DOWN", "DOWN+B", "B"]
+    assert actions.action_names("contest") == [
+        "LEFT", "RIGHT", "LEFT+DOWN", "RIGHT+DOWN", "DOWN", "DOWN+B", "B"]
 
 
 @pytest.mark.parametrize("action_set", sorted(name for name, platform in

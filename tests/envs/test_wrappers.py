@@ -139,7 +139,8 @@ def test_allow_backtracking_pays_only_new_ground():
 
 def test_sonic_progress_and_level_complete():
     end_x = {(0, 0): 1100}
-    env = wrappers.EpisodeStatistics(wrappers.SonicProgress(ScriptedSonic([100, 600, 50, 1200]), end_x))
+    env = wrappers.EpisodeStatistics(
+        wrappers.SonicProgress(ScriptedSonic([100, 600, 50, 1200]), end_x))
     _, info = env.reset()
     assert info["x_progress"] == 0.0
     progress = []
@@ -169,7 +170,7 @@ def test_a_beaten_level_terminates_with_level_complete_and_a_game_over_without()
     """Movie 0008 beats the level: replayed to its last frame, then left idle, the environment
     ends the episode where the game says "Now go and rest our heroes", not at the title."""
     env = replayed_to_its_end(make_env())
-    for idle_steps in range(1, 100):
+    for idle_steps in range(1, 100):  # noqa: B007 (how many is checked after the loop)
         _, _, terminated, truncated, info = env.step(0)
         if terminated or truncated:
             break
@@ -188,7 +189,8 @@ def test_the_title_screen_after_a_win_is_cut_off_by_the_stall_guard():
     env = replayed_to_its_end(make_env())
     run_frames(env.unwrapped, [np.zeros(12, np.uint8)] * 400)  # past the win, to the title
     assert env.unwrapped.data.lookup_all()["game_state"] in (0, 20, 23)
-    for steps in range(1, 400):  # the level is over, so LevelEnd sees nothing: the guard acts
+    # The level is over, so LevelEnd sees nothing: the guard acts (steps is checked after).
+    for steps in range(1, 400):  # noqa: B007
         _, _, terminated, truncated, info = env.step(0)
         if terminated or truncated:
             break

@@ -10,7 +10,8 @@ from retro_rl.model.distribution import categorical, sample_actions
 def test_sampling_follows_the_softmax_and_the_seed():
     logits = np.log(np.array([[0.1, 0.6, 0.3]] * 20_000))
     actions = sample_actions(logits, np.random.default_rng(0))
-    np.testing.assert_allclose(np.bincount(actions, minlength=3) / 20_000, [0.1, 0.6, 0.3], atol=0.01)
+    np.testing.assert_allclose(np.bincount(actions, minlength=3) / 20_000, [0.1, 0.6, 0.3],
+                               atol=0.01)
     again = sample_actions(logits, np.random.default_rng(0))
     np.testing.assert_array_equal(actions, again)
     assert (sample_actions(logits[:4], None, greedy=True) == 1).all()

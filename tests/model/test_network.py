@@ -44,7 +44,8 @@ def test_two_chunks_with_carried_state_equal_one(network):
     second, second_values, end_state = network.unroll(
         observations[5:], starts[5:], actions[5:], rewards[5:], state)
     np.testing.assert_allclose(np.concatenate([first, second]), whole, atol=1e-5)
-    np.testing.assert_allclose(np.concatenate([first_values, second_values]), whole_values, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate([first_values, second_values]), whole_values,
+                               atol=1e-5)
     np.testing.assert_allclose(end_state[0], whole_state[0], atol=1e-5)
 
 
@@ -65,8 +66,10 @@ def test_episode_start_resets_the_state(network):
 
 
 def test_step_matches_unroll(network):
-    observations, starts, actions, rewards = random_inputs(network, 4, 3, starts=[(0, 0), (0, 1), (0, 2)])
-    logits, values, _ = network.unroll(observations, starts, actions, rewards, network.initial_state(3))
+    observations, starts, actions, rewards = random_inputs(network, 4, 3,
+                                                           starts=[(0, 0), (0, 1), (0, 2)])
+    logits, values, _ = network.unroll(observations, starts, actions, rewards,
+                                       network.initial_state(3))
     state = network.initial_state(3)
     for t in range(4):
         step_logits, step_values, state = network.step(

@@ -39,5 +39,6 @@ def test_gae_matches_the_reference_across_episode_ends_and_the_bootstrap():
     # lambda 1 with no ends: the discounted return to the bootstrap, minus the value.
     ones = np.full((time, 1), discount)
     total = gae.advantages(rewards[:, :1], values[:, :1], bootstrap[:1], ones, 1.0).returns
-    expected = sum(discount ** t * rewards[t, 0] for t in range(time)) + discount ** time * bootstrap[0]
+    expected = (sum(discount ** t * rewards[t, 0] for t in range(time))
+                + discount ** time * bootstrap[0])
     np.testing.assert_allclose(total.numpy()[0, 0], expected, rtol=1e-5)

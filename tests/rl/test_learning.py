@@ -66,7 +66,8 @@ def test_defaults_follow_where_training_starts(tmp_path):
 def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_path):
     env_config = EnvConfig(obs_size=36)
     pretrained = create_network(TINY, OBS_SHAPE, seed=4)
-    checkpoints.save_model(str(tmp_path / "model" / "sl"), pretrained, env_config, {"kind": "supervised"})
+    checkpoints.save_model(str(tmp_path / "model" / "sl"), pretrained, env_config,
+                           {"kind": "supervised"})
     flags = ["--workspace_path", str(tmp_path), "--kl_cost", "0.1"]
     args, config = parse_learner_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.5",
                                                "--max_episode_steps", "300",

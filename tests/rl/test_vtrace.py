@@ -35,8 +35,8 @@ def reference_vtrace(log_rhos, discounts, rewards, values, bootstrap_value,
                 coefficient = 1.0
                 for i in range(s, t):
                     coefficient *= discounts[i, b] * cs[i, b]
-                delta = rhos[t, b] * (rewards[t, b] + discounts[t, b] * values_with_bootstrap[t + 1, b]
-                                      - values[t, b])
+                target = rewards[t, b] + discounts[t, b] * values_with_bootstrap[t + 1, b]
+                delta = rhos[t, b] * (target - values[t, b])
                 total += coefficient * delta
             vs[s, b] = total
 
