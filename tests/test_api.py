@@ -26,5 +26,6 @@ def test_an_unknown_name_is_an_attribute_error():
 
     import retro_rl
 
-    with pytest.raises(AttributeError, match="no_such_thing"):
-        getattr(retro_rl, "no_such_thing")
+    name = "no_such_thing"
+    with pytest.raises(AttributeError, match=name):
+        getattr(retro_rl, name)
