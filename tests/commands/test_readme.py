@@ -27,7 +27,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     steps = [step.strip() for step in test_commands[0].split("&&")]
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip() and not line.lstrip().startswith("#")]
-    assert steps[-1] in ci_lines, f"CI does not run the README's test command {steps[-1]!r}"
+    checks = steps[steps.index("pip install -r requirements.txt") + 1:]
+    assert checks[-1].startswith("python -m pytest")
+    for check in checks:  # the lint, the type check and the tests
+        assert check in ci_lines, f"CI does not run the README's {check!r}"
     assert any("-r requirements.txt" in line for line in ci_lines)
     assert "-r requirements.txt" in test_commands[0]
 
