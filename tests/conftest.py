@@ -1,6 +1,7 @@
 """Shared test settings: a small TensorFlow footprint, no real display, the real Sonic 2 movies
 where they are, and the `rom` marker's skip."""
 
+import logging
 import os
 
 import pytest
@@ -34,3 +35,17 @@ def sonic2_movies():
     if not movies:
         pytest.skip(f"the real Sonic 2 movies are not at {SONIC2_MOVIES}")
     return movies
+
+
+@pytest.fixture
+def root_handlers():
+    """Puts back the root logger's handlers (and level) that logs.setup replaces."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
+    for handler in saved:
+        root.addHandler(handler)
+    root.setLevel(level)

@@ -1,25 +1,10 @@
 """A command's one error line: on stderr, and in its log under the command's name."""
 
-import logging
 
 import pytest
 
 from retro_rl import cli, logs
 from retro_rl.errors import UserError
-
-
-@pytest.fixture
-def root_handlers():
-    """Puts back the root logger's handlers (and level) that logs.setup replaces."""
-    root = logging.getLogger()
-    saved, level = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-        handler.close()
-    for handler in saved:
-        root.addHandler(handler)
-    root.setLevel(level)
 
 
 def test_the_error_line_in_the_log_is_named_after_the_command(tmp_path, capsys, root_handlers):

@@ -1,28 +1,14 @@
 """The learner's progress bar, on a real pseudo-terminal and on a file."""
 
 import fcntl
-import logging
 import os
 import select
 import struct
 import termios
 
-import pytest
 
 from retro_rl import logs
 from retro_rl.rl.progress import LearnerProgress
-
-
-@pytest.fixture
-def root_handlers():
-    root = logging.getLogger()
-    saved, level = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-    for handler in saved:
-        root.addHandler(handler)
-    root.setLevel(level)
 
 
 def read_all(fd):
