@@ -262,10 +262,12 @@ def summarize(results):
     for row, label in ROWS.items():
         if row in runs:
             seeds = ",".join(str(e["seed"]) for e in sorted(runs[row], key=lambda e: e["seed"]))
-            lines.append(f"| {label} (seeds {seeds}) | "
+            named = label if row == "random" else f"{label} (seed{'s' * (',' in seeds)} {seeds})"
+            lines.append(f"| {named} | "
                          + " | ".join(row_cells(runs[row], random_mean, best)) + " |")
     lines.append("")
-    for first, second in (("finetune", "clone"), ("impala", "clone"), ("finetune", "impala")):
+    for first, second in (("finetune", "clone"), ("impala", "clone"), ("finetune", "impala"),
+                          ("lever_ppo", "clone"), ("lever_ppo", "finetune")):
         found = paired_difference(runs.get(first, []), runs.get(second, []))
         if found:
             mean, low, high, seeds = found
