@@ -273,9 +273,13 @@ def summarize(results):
             mean, low, high, seeds = found
             lines.append(f"- {first} - {second}: {mean:+.0f} [{low:+.0f}, {high:+.0f}] "
                          f"(paired by seed and episode, {seeds} seeds)")
-    if "finetune" in runs and "clone" in runs:
-        clone = np.mean([np.mean(e["evaluation"]["return"]) for e in runs["clone"]])
-        tuned = np.mean([np.mean(e["evaluation"]["return"]) for e in runs["finetune"]])
+    seeds = ({e["seed"] for e in runs.get("finetune", [])}
+             & {e["seed"] for e in runs.get("clone", [])})
+    if seeds:  # over the seeds both rows have
+        clone = np.mean([np.mean(e["evaluation"]["return"]) for e in runs["clone"]
+                         if e["seed"] in seeds])
+        tuned = np.mean([np.mean(e["evaluation"]["return"]) for e in runs["finetune"]
+                         if e["seed"] in seeds])
         closed = (tuned - clone) / (best - clone)
         lines.append(f"- share of the gap from the clone ({clone:.0f}) to the best known "
                      f"({best:.0f}) that fine-tuning closed: {closed:.0%}")
