@@ -228,7 +228,22 @@ class RewardScale(gym.RewardWrapper):
         return reward * self.scale
 
 
-class LifeLossPenalty(gym.Wrapper):
+class _LivesWatcher(gym.Wrapper):
+    """Follows info["lives"] from a reset on: `lives_lost(info)` is how many a step cost."""
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self._lives = info.get("lives")
+        return observation, info
+
+    def lives_lost(self, info):
+        lives, before = info.get("lives"), self._lives
+        self._lives = lives
+        return before - lives if lives is not None and before is not None and lives < before \
+            else 0
+
+
+class LifeLossPenalty(_LivesWatcher):
     """Subtracts `penalty` from the reward of each step on which info["lives"] falls. A game's
     score does not count a lost life: over the ~100 steps a discount of 0.99 looks ahead, a
     policy that trades lives for points looks better than one that lives, though it ends the
@@ -238,17 +253,9 @@ class LifeLossPenalty(gym.Wrapper):
         super().__init__(env)
         self.penalty = penalty
 
-    def reset(self, **kwargs):
-        observation, info = self.env.reset(**kwargs)
-        self._lives = info.get("lives")
-        return observation, info
-
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
-        lives = info.get("lives")
-        if lives is not None and self._lives is not None and lives < self._lives:
-            reward -= self.penalty * (self._lives - lives)
-        self._lives = lives
+        reward -= self.penalty * self.lives_lost(info)
         return observation, reward, terminated, truncated, info
 
 
@@ -261,7 +268,7 @@ class ClipRewardSign(gym.RewardWrapper):
         return float(np.sign(reward))
 
 
-class LifeLossEnds(gym.Wrapper):
+class LifeLossEnds(_LivesWatcher):
     """A life lost (info["lives"] falls) ends the episode for the learner: terminated, with
     info["life_lost"] true, so no value is bootstrapped past a death (DQN's Atari setup, for
     training only). The game itself plays on: the next reset starts the new episode from that
@@ -276,16 +283,11 @@ class LifeLossEnds(gym.Wrapper):
         if self._after_loss is not None:
             start, self._after_loss = self._after_loss, None
             return start
-        observation, info = self.env.reset(**kwargs)
-        self._lives = info.get("lives")
-        return observation, info
+        return super().reset(**kwargs)
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
-        lives = info.get("lives")
-        lost = lives is not None and self._lives is not None and lives < self._lives
-        self._lives = lives
-        if lost and not (terminated or truncated):
+        if self.lives_lost(info) and not (terminated or truncated):
             terminated = info["life_lost"] = True
             self._after_loss = (observation, dict(info))
         else:

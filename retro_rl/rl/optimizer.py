@@ -80,6 +80,8 @@ def anneal_learning_rates(optimizer, config, frames):
     configured rates at frame 0 to final_learning_rate_fraction of them at total_frames (as
     cleanrl's PPO anneals to 0); a fraction of 1 keeps them constant. A resumed run goes on
     along the same line."""
+    if config.final_learning_rate_fraction == 1.0:
+        return  # constant: the optimizer keeps the rates it was built with
     progress = min(frames / config.total_frames, 1.0)
     fraction = 1.0 - (1.0 - config.final_learning_rate_fraction) * progress
     optimizer.policy.learning_rate.assign(config.learning_rate * fraction)
