@@ -4,7 +4,6 @@ ROMs this machine has."""
 import functools
 import os
 import pathlib
-import signal
 import socket
 import subprocess
 import sys
@@ -26,10 +25,19 @@ def run_command(script, *args, timeout=300, **kwargs):
                           capture_output=True, text=True, cwd=ROOT, timeout=timeout, **kwargs)
 
 
-def default_sigint():
-    """For Popen's preexec_fn: the child takes Ctrl-C as a user's terminal gives it, even where
-    the suite runs as a background job, whose processes start with SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# Puts SIGINT back to its default, as a user's terminal has it (a suite run as a background job
+# starts its processes with SIGINT ignored), then becomes the command. Done in a preexec_fn, it
+# would run between fork and exec in a test process where earlier tests left gRPC's threads:
+# their fork handlers could abort the child before it ran the command.
+_WITH_DEFAULT_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+
+
+def start_interruptible(script, *args):
+    """Starts a root command that takes Ctrl-C (SIGINT) as from a terminal; its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _WITH_DEFAULT_SIGINT, str(ROOT / script), *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
 
 def wait_for(condition, timeout_s, what):

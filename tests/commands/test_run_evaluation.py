@@ -18,7 +18,8 @@ from retro_rl.envs import EnvConfig, games
 from retro_rl.demos import movies
 from retro_rl.envs.emulator import run_frames
 from retro_rl.errors import UserError
-from tests.support import ROOT, SONIC2, default_sigint, game_without_rom, save_tiny_model
+from tests.support import (ROOT, SONIC2, game_without_rom, save_tiny_model,
+                           start_interruptible)
 
 
 def save_fresh_model(workspace, name, env_config):
@@ -289,11 +290,9 @@ def test_a_video_that_cannot_be_written_still_leaves_the_report(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_saves_the_report_of_the_episodes_played(tmp_path):
     movies = tmp_path / "movies"
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_evaluation.py"), "--workspace_path", str(tmp_path),
-         "--baseline", "random", "--episodes", "40", "--record_path", str(movies)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        preexec_fn=default_sigint)
+    process = start_interruptible("run_evaluation.py", "--workspace_path", tmp_path,
+                                  "--baseline", "random", "--episodes", 40,
+                                  "--record_path", movies)
     deadline = time.monotonic() + 120
     # Episode 1's movie exists once episode 0 is over (and is written when 1 ends).
     while len(list(movies.glob("*.bk2"))) < 2 and time.monotonic() < deadline:

@@ -6,7 +6,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 
 import numpy as np
@@ -15,8 +14,8 @@ import tensorflow as tf
 
 from retro_rl.bc import train
 from retro_rl.model import checkpoints, folders
-from tests.support import (ROOT, assert_one_line_error, default_sigint, game_without_rom,
-                           run_command)
+from tests.support import (ROOT, assert_one_line_error, game_without_rom, run_command,
+                           start_interruptible, wait_for)
 
 GAME = "Airstriker-Genesis-v0"
 TINY = ["--obs_size", "36", "--lstm_units", "16", "--batch_size", "4", "--seq_len", "8",
@@ -203,15 +202,11 @@ def test_resume_without_a_checkpoint_is_one_line(movies, tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_saves_the_steps_trained_since_the_last_checkpoint(movies, tmp_path):
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_supervised_learning.py"), "--workspace_path",
-         str(tmp_path), "--replay_path", str(movies), "--training_steps", "100000",
-         *TINY[:-2], "--save_every", "100000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        preexec_fn=default_sigint)
-    deadline = time.monotonic() + 240
-    while not scalars(tmp_path, "losses/train_cross_entropy") and time.monotonic() < deadline:
-        time.sleep(0.2)  # the first training metrics: at step 5
+    process = start_interruptible("run_supervised_learning.py", "--workspace_path", tmp_path,
+                                  "--replay_path", movies, "--training_steps", 100000,
+                                  *TINY[:-2], "--save_every", 100000)
+    # The first training metrics: at step 5.
+    wait_for(lambda: scalars(tmp_path, "losses/train_cross_entropy"), 240, "step 5's metrics")
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]

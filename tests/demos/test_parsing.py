@@ -3,8 +3,6 @@ datasets never mixed, and Ctrl-C leaving only whole files."""
 
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import zipfile
 
@@ -16,7 +14,7 @@ from retro_rl.demos import dataset, movies, parsing
 from retro_rl.envs import games
 from retro_rl.errors import UserError
 from tests.demos.recordings import record_live
-from tests.support import DEMOS, ROOT, default_sigint, game_without_rom, run_command
+from tests.support import DEMOS, game_without_rom, run_command, start_interruptible
 
 
 def run_cli(*args, **kwargs):
@@ -117,11 +115,8 @@ def test_ctrl_c_keeps_the_movies_parsed_and_leaves_no_partial_file(tmp_path):
     """Ten movies take seconds; the interrupt comes as soon as the first is in the manifest,
     while both workers are still replaying, so it always cuts a parse in the middle."""
     paths = sorted(DEMOS.glob("*.bk2"))
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "replay_parser.py"), "--replay_path", *paths,
-         "--dataset_path", tmp_path, "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        preexec_fn=default_sigint)
+    process = start_interruptible("replay_parser.py", "--replay_path", *paths,
+                                  "--dataset_path", tmp_path, "--workers", "2")
     deadline = time.monotonic() + 120
     while not (tmp_path / dataset.MANIFEST).exists() and time.monotonic() < deadline:
         time.sleep(0.01)
