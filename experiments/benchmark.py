@@ -89,6 +89,8 @@ LEVERS = {
     "lever_ppo": ("--algorithm", "ppo", "--unroll_length", "128", "--kl_cost", "0",
                   "--learning_rate", "1e-4", "--value_learning_rate", "1e-4"),
 }
+# Seed 1: lever_ppo 807 [731, 890], the level in 15 of 30; the clone 754, in 1 of 30.
+LEVERS_AT_EVERY_SEED = ("lever_ppo",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,12 +171,12 @@ def stages_of(suite, out):
         stages.append(evaluate_stage(out, clone, "clone", seed, budget, out / clone))
         run(f"finetune_seed{seed}", "finetune", seed, clone_model(out / clone), *demo_starts)
         run(f"impala_seed{seed}", "impala", seed, "none")
-        if seed != budget.seeds[0]:
-            continue
-        # Levers of fine-tuning, each alone against the defaults (seed 1, the same frames).
+        # Levers of fine-tuning, each alone against the defaults at the first seed (the same
+        # frames); those that beat the clone there, at every seed.
         for lever, flags in LEVERS.items():
-            run(f"{lever}_seed{seed}", lever, seed, clone_model(out / clone), *demo_starts,
-                *flags)
+            if seed == budget.seeds[0] or lever in LEVERS_AT_EVERY_SEED:
+                run(f"{lever}_seed{seed}", lever, seed, clone_model(out / clone),
+                    *demo_starts, *flags)
     first = budget.seeds[0]
     clone = clone_model(out / f"clone_seed{first}")
     run(f"no_level_end_seed{first}", "no_level_end", first, clone, *demo_starts,
