@@ -45,21 +45,12 @@ def make_vtrace_update(network, optimizer, config, anchor=None, rnd=None):
                 advantages = (config.extrinsic_coef * advantages
                               + config.intrinsic_coef * intrinsic_targets.pg_advantages)
                 value_loss += losses.squared_error(intrinsic[:-1], intrinsic_targets.vs)
-            entropy = tf.reduce_mean(policy.entropy())
             policy_loss = -tf.reduce_mean(target_log_probs * advantages)
-            value_loss = config.baseline_cost * value_loss
-            entropy_loss = -config.entropy_cost * entropy
-            kl = losses.kl_to_anchor(anchor, batch, policy)
-            kl_loss = config.kl_cost * kl
-            total_loss = policy_loss + value_loss + entropy_loss + kl_loss
-        grad_norm, finite = gradient_step(tape, total_loss, train_policy)
+            total_loss, metrics = losses.regularized(
+                policy_loss, config.baseline_cost * value_loss, policy, config, anchor, batch)
         ratios = tf.exp(log_rhos)
         return {
-            "losses/skipped_update": 1.0 - tf.cast(finite, tf.float32),
-            "losses/policy": policy_loss, "losses/value": value_loss,
-            "losses/entropy": entropy_loss, "losses/kl": kl_loss, "losses/total": total_loss,
-            "charts/entropy": entropy, "charts/kl_to_pretrained": kl,
-            "losses/grad_norm": grad_norm,
+            **metrics, **gradient_step(tape, total_loss, train_policy),
             "vtrace/importance_ratio": tf.reduce_mean(ratios),
             "vtrace/rho_clip_fraction": tf.reduce_mean(
                 tf.cast(ratios > config.clip_rho_threshold, tf.float32)),

@@ -57,6 +57,19 @@ def kl_to_anchor(anchor, batch, policy):
     return tf.reduce_mean(categorical(anchor_logits).kl_divergence(policy))
 
 
+def regularized(policy_loss, value_loss, policy, config, anchor, batch):
+    """Every algorithm's total loss: its policy and value terms, the entropy bonus and the KL
+    anchor to the pretrained policy. Returns (total loss, its terms as metrics)."""
+    entropy = tf.reduce_mean(policy.entropy())
+    entropy_loss = -config.entropy_cost * entropy
+    kl = kl_to_anchor(anchor, batch, policy)
+    kl_loss = config.kl_cost * kl
+    total = policy_loss + value_loss + entropy_loss + kl_loss
+    return total, {"losses/policy": policy_loss, "losses/value": value_loss,
+                   "losses/entropy": entropy_loss, "losses/kl": kl_loss, "losses/total": total,
+                   "charts/entropy": entropy, "charts/kl_to_pretrained": kl}
+
+
 class GradientStep:
     """Applies one loss's gradients to `network`: with train_policy False (the value warm-up)
     only the value heads move; gradients are clipped to config.max_grad_norm; where the loss or
@@ -68,7 +81,7 @@ class GradientStep:
         self.frozen_in_warmup = {id(v) for v in network.policy_variables}
 
     def __call__(self, tape, loss, train_policy):
-        """Returns (gradient norm, whether the step was applied)."""
+        """Returns the step's metrics: the gradient norm, and 1 where it was skipped."""
         variables = self.network.trainable_variables
         gradients = tape.gradient(loss, variables)
         if not train_policy:
@@ -79,4 +92,5 @@ class GradientStep:
         finite = tf.math.is_finite(loss) & tf.math.is_finite(norm)
         if finite:
             self.optimizer.apply_gradients(zip(gradients, variables))
-        return norm, finite
+        return {"losses/grad_norm": norm,
+                "losses/skipped_update": 1.0 - tf.cast(finite, tf.float32)}

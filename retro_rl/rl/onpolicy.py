@@ -92,19 +92,11 @@ def make_onpolicy_update(network, optimizer, config, anchor=None, rnd=None, seed
             if intrinsic is not None:
                 critic_loss += value_loss(intrinsic[:-1], targets["intrinsic_returns"],
                                           targets["intrinsic_values"], config.value_clip)
-            critic_loss = config.baseline_cost * critic_loss
-            entropy = tf.reduce_mean(policy.entropy())
-            entropy_loss = -config.entropy_cost * entropy
-            kl = losses.kl_to_anchor(anchor, batch, policy)
-            total_loss = policy_loss + critic_loss + entropy_loss + config.kl_cost * kl
-        grad_norm, finite = gradient_step(tape, total_loss, train_policy)
+            total_loss, metrics = losses.regularized(
+                policy_loss, config.baseline_cost * critic_loss, policy, config, anchor, batch)
         log_ratio = log_probs - old_log_probs
         return {
-            "losses/skipped_update": 1.0 - tf.cast(finite, tf.float32),
-            "losses/policy": policy_loss, "losses/value": critic_loss,
-            "losses/entropy": entropy_loss, "losses/kl": config.kl_cost * kl,
-            "losses/total": total_loss, "losses/grad_norm": grad_norm,
-            "charts/entropy": entropy, "charts/kl_to_pretrained": kl,
+            **metrics, **gradient_step(tape, total_loss, train_policy),
             # Schulman's low-variance estimator of KL(old || new).
             "ppo/approx_kl": tf.reduce_mean(tf.exp(log_ratio) - 1.0 - log_ratio),
             "ppo/clip_fraction": tf.reduce_mean(tf.cast(
