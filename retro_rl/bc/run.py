@@ -39,47 +39,9 @@ def train_model(config: BCConfig) -> str:
     for folder in ("model", "tensorboard", "image", dataset_path.parent):
         fileio.check_writable(workspace / folder)
     fileio.remove_stale_temporaries(folders.models_folder(workspace))
-    checkpoint, resumed = None, {}
-    if config.resume:
-        checkpoint, _ = checkpoints.newest_loadable_checkpoint(
-            workspace, folders.SUPERVISED_PREFIX,
-            lambda path: checkpoints.load_checkpoint(path, "step"))
-        if checkpoint is None:
-            raise UserError(f"nothing to resume: {folders.models_folder(workspace)} holds "
-                            f"no {folders.SUPERVISED_PREFIX}<step> that loads; run without "
-                            "--resume")
-        resumed = train.check_resume(checkpoint, wanted)
-
-    # Data: parse the movies once (cached), split by movie, stream sequences.
-    movies.check_movies(config.replay_path)
-    parsing.parse_movies(config.replay_path, dataset_path, config.frame_skip, config.obs_size,
-                         config.grayscale, config.action_set, config.workers, progress=True)
-    parsed = dataset.dataset_settings(dataset_path)
-    env_config = EnvConfig(game=parsed["game"], **{
-        name: parsed[name] for name in train.OBSERVATION_SETTINGS})
-    if resumed and resumed["env"]["game"] != env_config.game:
-        raise UserError(f"cannot resume {checkpoint}: it plays {resumed['env']['game']}, "
-                        f"but {dataset_path} holds {env_config.game} movies")
-    episodes = dataset.load_dataset(dataset_path)
-    train_episodes, val_episodes = data.split_by_movie(
-        episodes, config.val_fraction, config.seed, resumed.get("val_movies"))
-    if not train_episodes:
-        raise UserError("every movie is held out for validation; lower --val_fraction")
-    # The critic learns the returns of the reward the learner will train on (the game's
-    # training defaults, --value_discount), so that fine-tuning starts with one; they are saved
-    # as value_targets, which the learner compares with its run's before it trusts the critic.
-    reward_settings = None
-    if config.value_cost > 0:
-        trained_on = env_config.with_training_defaults()
-        reward_settings = values.RewardSettings(trained_on.reward_scale,
-                                                trained_on.life_loss_penalty,
-                                                config.value_discount)
-    train_movies = data.Movies(train_episodes, reward_settings)
-    val_movies = data.Movies(val_episodes, reward_settings) if val_episodes else None
-    del episodes, train_episodes, val_episodes  # the Movies hold the only copy we need
-    print(f"{len(train_movies)} training movies ({train_movies.num_steps} steps), "
-          f"{len(val_movies) if val_movies else 0} validation movies "
-          f"({val_movies.num_steps if val_movies else 0} steps)")
+    checkpoint, resumed = resumed_checkpoint(config, workspace, wanted)
+    env_config, train_movies, val_movies, reward_settings = load_movies(
+        config, dataset_path, checkpoint, resumed)
 
     # Network and optimizer (restored with the step count when resuming).
     network_config = NetworkConfig(
@@ -219,3 +181,52 @@ def train_model(config: BCConfig) -> str:
                   f"{last['accuracy']:.3f}, balanced accuracy {last['balanced_accuracy']:.3f}"
                   + critic)
     return folders.checkpoint_path(workspace, folders.SUPERVISED_PREFIX, step)
+
+
+def resumed_checkpoint(config, workspace, wanted):
+    """(the newest loadable checkpoint, its saved run) with --resume, checked against the
+    settings `wanted`; (None, {}) without."""
+    if not config.resume:
+        return None, {}
+    checkpoint, _ = checkpoints.newest_loadable_checkpoint(
+        workspace, folders.SUPERVISED_PREFIX,
+        lambda path: checkpoints.load_checkpoint(path, "step"))
+    if checkpoint is None:
+        raise UserError(f"nothing to resume: {folders.models_folder(workspace)} holds "
+                        f"no {folders.SUPERVISED_PREFIX}<step> that loads; run without "
+                        "--resume")
+    return checkpoint, train.check_resume(checkpoint, wanted)
+
+
+def load_movies(config, dataset_path, checkpoint, resumed):
+    """The movies parsed once (cached) and split by movie: (env_config, training Movies,
+    validation Movies or None, the critic's reward settings or None)."""
+    movies.check_movies(config.replay_path)
+    parsing.parse_movies(config.replay_path, dataset_path, config.frame_skip, config.obs_size,
+                         config.grayscale, config.action_set, config.workers, progress=True)
+    parsed = dataset.dataset_settings(dataset_path)
+    env_config = EnvConfig(game=parsed["game"], **{
+        name: parsed[name] for name in train.OBSERVATION_SETTINGS})
+    if resumed and resumed["env"]["game"] != env_config.game:
+        raise UserError(f"cannot resume {checkpoint}: it plays {resumed['env']['game']}, "
+                        f"but {dataset_path} holds {env_config.game} movies")
+    episodes = dataset.load_dataset(dataset_path)
+    train_episodes, val_episodes = data.split_by_movie(
+        episodes, config.val_fraction, config.seed, resumed.get("val_movies"))
+    if not train_episodes:
+        raise UserError("every movie is held out for validation; lower --val_fraction")
+    # The critic learns the returns of the reward the learner will train on (the game's
+    # training defaults, --value_discount), so that fine-tuning starts with one; they are saved
+    # as value_targets, which the learner compares with its run's before it trusts the critic.
+    reward_settings = None
+    if config.value_cost > 0:
+        trained_on = env_config.with_training_defaults()
+        reward_settings = values.RewardSettings(trained_on.reward_scale,
+                                                trained_on.life_loss_penalty,
+                                                config.value_discount)
+    train_movies = data.Movies(train_episodes, reward_settings)
+    val_movies = data.Movies(val_episodes, reward_settings) if val_episodes else None
+    print(f"{len(train_movies)} training movies ({train_movies.num_steps} steps), "
+          f"{len(val_movies) if val_movies else 0} validation movies "
+          f"({val_movies.num_steps if val_movies else 0} steps)")
+    return env_config, train_movies, val_movies, reward_settings
