@@ -17,6 +17,7 @@ with Ray placing and supervising the processes.
 
 import collections
 import json
+import logging
 import os
 import time
 
@@ -35,6 +36,9 @@ from retro_rl.model import folders
 POLL_S = 0.5
 PLACEMENT_TIMEOUT_S = 120.0
 MAX_RESTARTS = 20  # of one worker, by Ray, before the run goes on without it
+# Only Ray's errors reach the terminal: a warning while it starts (that it turned on token
+# authentication for a local cluster) would print before a command's one `error:` line.
+RAY_LOGGING = {"configure_logging": True, "logging_level": logging.ERROR, "log_to_driver": False}
 
 
 def training_game(args):
@@ -62,13 +66,14 @@ def connect(address, num_envs):
     CPUs are slots, not cores). Returns whether it started one."""
     if address:
         try:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            ray.init(address=address, **RAY_LOGGING)
         except (ConnectionError, ValueError, RuntimeError) as error:
-            raise UserError(f"no Ray cluster at {address} ({error}); start one with "
+            reason = " ".join(str(error).split())  # Ray's message may run over several lines
+            raise UserError(f"no Ray cluster at {address} ({reason}); start one with "
                             "`ray start --head`, or leave out --address for a local one") from None
         return False
     ray.init(num_cpus=max(os.cpu_count() or 1, num_envs + 1), include_dashboard=False,
-             log_to_driver=False, configure_logging=False)
+             **RAY_LOGGING)
     return True
 
 

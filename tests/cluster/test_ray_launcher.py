@@ -1,5 +1,5 @@
 """run_on_ray.py on local Ray clusters (this machine): a run end to end with a worker killed and
-restarted by Ray, and a node without the ROM."""
+restarted by Ray, a node without the ROM, and an address Ray refuses."""
 
 import os
 import re
@@ -11,7 +11,8 @@ import pytest
 from ray.cluster_utils import Cluster
 
 from retro_rl.model import checkpoints
-from tests.support import ROOT, assert_one_line_error, error_lines, run_command, wait_for
+from tests.support import (ROOT, assert_only_error_line, error_lines, game_without_rom,
+                           run_command, wait_for)
 
 SMALL_RUN = ["--unroll_length", "10", "--batch_size", "2"]
 pytestmark = pytest.mark.slow
@@ -71,9 +72,26 @@ def test_a_node_without_the_rom_stops_the_run_before_training(tmp_path):
     finally:
         cluster.shutdown()
     # Only the node without it is named (both have this machine's address; the id tells).
-    assert_one_line_error(result, "ROM for Airstriker-Genesis-v0 is not imported on ",
-                          f"(node {hidden.node_id[:8]})", "python -m stable_retro.import")
+    assert_only_error_line(result, "ROM for Airstriker-Genesis-v0 is not imported on ",
+                           f"(node {hidden.node_id[:8]})", "python -m stable_retro.import")
     (line,) = error_lines(result)
     assert line.count("(node ") == 1, line
     # Stopped before the learner started: nothing trained, nothing written.
     assert not (tmp_path / "model").exists()
+
+
+def test_a_game_without_its_rom_on_the_local_cluster_is_one_line_on_stderr(tmp_path):
+    game = game_without_rom()
+    result = run_command("run_on_ray.py", "1", "0", "none", "--game", game, "--workspace_path",
+                         tmp_path, *SMALL_RUN, timeout=300)
+    # Nothing but the error: Ray says nothing of its own while it starts the local cluster.
+    assert_only_error_line(result, f"ROM for {game} is not imported on ",
+                           "python -m stable_retro.import")
+
+
+def test_an_address_ray_refuses_is_one_line(tmp_path):
+    # Ray's own message is several lines; the command gives it as one.
+    result = run_command("run_on_ray.py", "1", "0", "none", "--address", "http://127.0.0.1:1",
+                         "--workspace_path", tmp_path, timeout=120)
+    assert_only_error_line(result, "no Ray cluster at http://127.0.0.1:1",
+                           "Invalid Ray address")
