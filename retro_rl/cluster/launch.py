@@ -1,8 +1,9 @@
 """The run on a Ray cluster: what local.py (run_reinforcement_learning.sh) does on one machine,
 with Ray placing and supervising the processes.
 
-  1. Connect to the cluster at --address, or start a local one (whose learner listens on
-     127.0.0.1 only).
+  1. Connect to the cluster at --address (first checked to take connections, for Ray retries an
+     unreachable one for minutes), or start a local one (whose learner listens on 127.0.0.1
+     only).
   2. On every node, check the game's ROM is imported; a node without it stops the run here,
      with one line naming it.
   3. Start the learner (processes.LearnerProcess: a GPU when gpu use is 1, else one CPU) and
@@ -19,6 +20,8 @@ import collections
 import json
 import logging
 import os
+import re
+import socket
 import time
 
 import ray
@@ -36,6 +39,9 @@ from retro_rl.model import folders
 POLL_S = 0.5
 PLACEMENT_TIMEOUT_S = 120.0
 MAX_RESTARTS = 20  # of one worker, by Ray, before the run goes on without it
+REACH_TIMEOUT_S = 5.0  # for the head at --address to take a connection
+# HOST:PORT, or ray://HOST:PORT; the host an IPv6 address in brackets, a name or IPv4 address.
+HOST_PORT = re.compile(r"(?:ray://)?(\[[^\]]+\]|[^:/\[\]]+):(\d+)")
 # Only Ray's errors reach the terminal: a warning while it starts (that it turned on token
 # authentication for a local cluster) would print before a command's one `error:` line.
 RAY_LOGGING = {"configure_logging": True, "logging_level": logging.ERROR, "log_to_driver": False}
@@ -61,10 +67,38 @@ def training_game(args):
     return games.resolve_game(args.game or games.DEFAULT_GAME)
 
 
+def check_reachable(address, timeout_s=REACH_TIMEOUT_S):
+    """UserError unless something at `address` takes a TCP connection within `timeout_s`.
+
+    ray.init retries a head it cannot reach for minutes, its warnings flooding stderr; a
+    connection tried first fails in seconds. Only HOST:PORT (or ray://HOST:PORT) is tried:
+    Ray itself finds `auto` on this machine, and says at once what is wrong with other forms.
+    """
+    match = HOST_PORT.fullmatch(address)
+    if match is None:
+        return
+    host, port = match.group(1).strip("[]"), int(match.group(2))
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except socket.gaierror:
+        reason = f"no host is named {host}"
+    except TimeoutError:
+        reason = f"no answer within {timeout_s:g} s"
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+    else:
+        return
+    raise UserError(f"no Ray cluster at {address} ({reason}); start one there with "
+                    "`ray start --head` (its address is the head's HOST:PORT, port 6379 by "
+                    "default), check this machine can reach it, or leave out --address for a "
+                    "local one")
+
+
 def connect(address, num_envs):
     """ray.init on a running cluster, or a local one with a CPU slot for every process (Ray's
     CPUs are slots, not cores). Returns whether it started one."""
     if address:
+        check_reachable(address)
         try:
             ray.init(address=address, **RAY_LOGGING)
         except (ConnectionError, ValueError, RuntimeError) as error:

@@ -1,18 +1,19 @@
 """run_on_ray.py on local Ray clusters (this machine): a run end to end with a worker killed and
-restarted by Ray, a node without the ROM, and an address Ray refuses."""
+restarted by Ray, a node without the ROM, and addresses with no cluster behind them."""
 
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from ray.cluster_utils import Cluster
 
 from retro_rl.model import checkpoints
-from tests.support import (ROOT, assert_only_error_line, error_lines, game_without_rom,
-                           run_command, wait_for)
+from tests.support import (ROOT, assert_only_error_line, error_lines, free_port,
+                           game_without_rom, run_command, wait_for)
 
 SMALL_RUN = ["--unroll_length", "10", "--batch_size", "2"]
 pytestmark = pytest.mark.slow
@@ -87,6 +88,16 @@ def test_a_game_without_its_rom_on_the_local_cluster_is_one_line_on_stderr(tmp_p
     # Nothing but the error: Ray says nothing of its own while it starts the local cluster.
     assert_only_error_line(result, f"ROM for {game} is not imported on ",
                            "python -m stable_retro.import")
+
+
+def test_an_address_where_nothing_listens_fails_within_seconds_naming_it(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = run_command("run_on_ray.py", "1", "0", "none", "--address", address,
+                         "--workspace_path", tmp_path, timeout=120)
+    # Ray alone retries it for minutes, warning all along.
+    assert time.monotonic() - started < 20
+    assert_only_error_line(result, f"no Ray cluster at {address}", "ray start --head")
 
 
 def test_an_address_ray_refuses_is_one_line(tmp_path):
