@@ -23,20 +23,25 @@ def read(path):
     return path.read_text() if path.exists() else ""
 
 
-def test_a_killed_worker_is_restarted_and_the_run_ends_with_a_model_evaluation_loads(tmp_path):
-    total = 8_000  # 100 updates of 2 x 10 steps x 4 frames
+def test_a_killed_worker_is_restarted_plays_the_rest_of_the_run_and_a_model_evaluation_loads(
+        tmp_path):
+    # One worker: the run can reach its total only if the worker Ray restarts plays on, whatever
+    # this machine's speed (with two, the other could finish the run while it restarts).
+    total = 4_000  # 50 updates of 2 x 10 steps x 4 frames: 1,000 steps
     launcher = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_on_ray.py"), "2", "0", "none", "--total_frames",
+        [sys.executable, str(ROOT / "run_on_ray.py"), "1", "0", "none", "--total_frames",
          str(total), "--workspace_path", str(tmp_path), *SMALL_RUN],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
         start_new_session=True)
-    worker_log, learner_log = tmp_path / "logs" / "actor_1.log", tmp_path / "logs" / "learner.log"
+    worker_log, learner_log = tmp_path / "logs" / "actor_0.log", tmp_path / "logs" / "learner.log"
+    started = r"worker 0 started on node \w+, process (\d+)"
     try:
-        wait_for(lambda: "playing Airstriker" in read(worker_log), 240, "worker 1 to play")
-        pid = int(re.search(r"worker 1 started on node \w+, process (\d+)",
-                            read(worker_log)).group(1))
+        pid = int(wait_for(lambda: re.search(started, read(worker_log)), 240,
+                           "worker 0 to start").group(1))
+        # Killed as soon as it plays: it has played a few of the 1,000 steps at most.
+        wait_for(lambda: "worker 0 joined" in read(learner_log), 240, "worker 0 to join")
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: read(learner_log).count("worker 1 joined") >= 2, 180,
+        wait_for(lambda: read(learner_log).count("worker 0 joined") >= 2, 180,
                  "the restarted worker to reconnect")
         output, _ = launcher.communicate(timeout=600)
     finally:
@@ -45,18 +50,20 @@ def test_a_killed_worker_is_restarted_and_the_run_ends_with_a_model_evaluation_l
             launcher.wait()
     assert launcher.returncode == 0, output[-3000:]
     assert "(a local cluster); the ROM for Airstriker-Genesis-v0 is on each" in output
-    assert f"done: 100 updates, {total} frames" in output
-    restarted = re.findall(r"worker 1 started on node \w+, process (\d+)", read(worker_log))
-    assert len(restarted) == 2 and int(restarted[1]) != pid
-    assert "died; restarted by Ray" in read(worker_log)
-    for worker_id in (0, 1):  # the workers' logs, written by the launcher on this node
-        assert "the learner says the run is over" in read(
-            tmp_path / "logs" / f"actor_{worker_id}.log")
+    assert f"done: 50 updates, {total} frames" in output
+    log = read(worker_log)  # written by the launcher on this node
+    first, restarted = map(int, re.findall(started, log))
+    assert first == pid and restarted != pid
+    assert "died; restarted by Ray" in log
+    # The restarted process's own count: it played at least an unroll (10 steps) of the run.
+    after_restart = log.split(f"process {restarted}", 1)[1]
+    played = re.search(r"the learner says the run is over; played (\d+) steps", after_restart)
+    assert played is not None and int(played.group(1)) >= 10, after_restart
     assert "listening on 127.0.0.1:" in read(learner_log)
-    _, env_config, config = checkpoints.load_model(tmp_path / "model" / "reinforcement_model_100")
+    _, env_config, config = checkpoints.load_model(tmp_path / "model" / "reinforcement_model_50")
     assert config["frames"] == total and env_config.game == "Airstriker-Genesis-v0"
     evaluation = run_command("run_evaluation.py", "--workspace_path", tmp_path, "--model_name",
-                             "reinforcement_model_100", "--episodes", "1", "--max_steps", "30",
+                             "reinforcement_model_50", "--episodes", "1", "--max_steps", "30",
                              timeout=240)
     assert evaluation.returncode == 0, evaluation.stderr[-3000:]
 
