@@ -7,13 +7,14 @@ with Ray placing and supervising the processes.
   2. On every node, check the game's ROM is imported; a node without it stops the run here,
      with one line naming it.
   3. Start the learner (processes.LearnerProcess: a GPU when gpu use is 1, else one CPU) and
-     learn its address from it.
+     learn its address from it; a learner that stops first (a flag it refused) ends the run
+     with its exit status and its one error line.
   4. Start the workers (processes.EnvWorker, one CPU each) in a placement group that spreads
      them over the nodes, each handed the learner's address. One that dies is restarted by Ray
      and reconnects; the run goes on meanwhile.
   5. Until the learner ends (at --total_frames, or after Ctrl-C: SIGTERM, so a final
      checkpoint): copy every process's new log lines to <workspace>/logs/ here, and print the
-     learner's.
+     learner's (its `error:` line on stderr).
 """
 
 import collections
@@ -22,6 +23,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import time
 
 import ray
@@ -177,9 +179,11 @@ class Run:
             self.running[worker_id] = worker.run.remote(self.address)
 
     def learner_lines(self):
+        """Prints the learner's new lines: its `error:` line (a setting it refused, a worker
+        that cannot go on) on stderr, as the launcher's own would be, the others on stdout."""
         lines = ray.get(self.learner.lines.remote())
         for line in lines:
-            print(line, flush=True)
+            print(line, file=sys.stderr if line.startswith("error:") else sys.stdout, flush=True)
         if self.learner_node != self.here:  # else the learner writes learner.log itself
             self.logs.append("learner", lines)
 
@@ -245,9 +249,10 @@ def launch(args, extra, actor_args):
         print(f"Ray: {nodes} node(s), {ray.cluster_resources().get('CPU', 0):.0f} CPUs"
               f"{' (a local cluster)' if local else ''}; the ROM for {game} is on each", flush=True)
         run = Run(args, extra, logs, local)
-        if run.address is None:
+        if run.address is None:  # it stopped before it listened (most likely a refused flag)
+            status = ray.get(run.learner.stop.remote())
             run.learner_lines()
-            return ray.get(run.learner.stop.remote())
+            return status
         run.start_workers(actor_args.seed, actor_args.connect_timeout_s)
         print(f"started the learner at {run.address} and {args.num_envs} workers in "
               f"{time.monotonic() - started:.1f} s; logs in {logs.folder}/", flush=True)

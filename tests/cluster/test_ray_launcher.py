@@ -113,3 +113,10 @@ def test_an_address_ray_refuses_is_one_line(tmp_path):
                          "--workspace_path", tmp_path, timeout=120)
     assert_only_error_line(result, "no Ray cluster at http://127.0.0.1:1",
                            "Invalid Ray address")
+
+
+def test_a_model_the_learner_cannot_find_is_one_line_on_stderr(tmp_path):
+    # The learner refuses it once Ray has started it; its line is the launcher's error line.
+    result = run_command("run_on_ray.py", "1", "0", "no_such_model", "--workspace_path",
+                         tmp_path, *SMALL_RUN, timeout=300)
+    assert_only_error_line(result, "no model 'no_such_model'")
