@@ -118,6 +118,12 @@ def assert_one_line_error(result, *words):
         assert word in line, line
 
 
+def assert_only_error_line(result, *words):
+    """As assert_one_line_error, and that line is all of stderr: nothing printed before it."""
+    assert_one_line_error(result, *words)
+    assert len(result.stderr.splitlines()) == 1, result.stderr[-2000:]
+
+
 def rom_imported(game):
     try:
         retro.data.get_romfile_path(game, retro.data.Integrations.ALL)

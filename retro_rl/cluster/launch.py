@@ -1,23 +1,29 @@
 """The run on a Ray cluster: what local.py (run_reinforcement_learning.sh) does on one machine,
 with Ray placing and supervising the processes.
 
-  1. Connect to the cluster at --address, or start a local one (whose learner listens on
-     127.0.0.1 only).
+  1. Connect to the cluster at --address (first checked to take connections, for Ray retries an
+     unreachable one for minutes), or start a local one (whose learner listens on 127.0.0.1
+     only).
   2. On every node, check the game's ROM is imported; a node without it stops the run here,
      with one line naming it.
   3. Start the learner (processes.LearnerProcess: a GPU when gpu use is 1, else one CPU) and
-     learn its address from it.
+     learn its address from it; a learner that stops first (a flag it refused) ends the run
+     with its exit status and its one error line.
   4. Start the workers (processes.EnvWorker, one CPU each) in a placement group that spreads
      them over the nodes, each handed the learner's address. One that dies is restarted by Ray
      and reconnects; the run goes on meanwhile.
   5. Until the learner ends (at --total_frames, or after Ctrl-C: SIGTERM, so a final
      checkpoint): copy every process's new log lines to <workspace>/logs/ here, and print the
-     learner's.
+     learner's (its `error:` line on stderr).
 """
 
 import collections
 import json
+import logging
 import os
+import re
+import socket
+import sys
 import time
 
 import ray
@@ -35,6 +41,12 @@ from retro_rl.model import folders
 POLL_S = 0.5
 PLACEMENT_TIMEOUT_S = 120.0
 MAX_RESTARTS = 20  # of one worker, by Ray, before the run goes on without it
+REACH_TIMEOUT_S = 5.0  # for the head at --address to take a connection
+# HOST:PORT, or ray://HOST:PORT; the host an IPv6 address in brackets, a name or IPv4 address.
+HOST_PORT = re.compile(r"(?:ray://)?(\[[^\]]+\]|[^:/\[\]]+):(\d+)")
+# Only Ray's errors reach the terminal: a warning while it starts (that it turned on token
+# authentication for a local cluster) would print before a command's one `error:` line.
+RAY_LOGGING = {"configure_logging": True, "logging_level": logging.ERROR, "log_to_driver": False}
 
 
 def training_game(args):
@@ -57,18 +69,47 @@ def training_game(args):
     return games.resolve_game(args.game or games.DEFAULT_GAME)
 
 
+def check_reachable(address, timeout_s=REACH_TIMEOUT_S):
+    """UserError unless something at `address` takes a TCP connection within `timeout_s`.
+
+    ray.init retries a head it cannot reach for minutes, its warnings flooding stderr; a
+    connection tried first fails in seconds. Only HOST:PORT (or ray://HOST:PORT) is tried:
+    Ray itself finds `auto` on this machine, and says at once what is wrong with other forms.
+    """
+    match = HOST_PORT.fullmatch(address)
+    if match is None:
+        return
+    host, port = match.group(1).strip("[]"), int(match.group(2))
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except socket.gaierror:
+        reason = f"no host is named {host}"
+    except TimeoutError:
+        reason = f"no answer within {timeout_s:g} s"
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+    else:
+        return
+    raise UserError(f"no Ray cluster at {address} ({reason}); start one there with "
+                    "`ray start --head` (its address is the head's HOST:PORT, port 6379 by "
+                    "default), check this machine can reach it, or leave out --address for a "
+                    "local one")
+
+
 def connect(address, num_envs):
     """ray.init on a running cluster, or a local one with a CPU slot for every process (Ray's
     CPUs are slots, not cores). Returns whether it started one."""
     if address:
+        check_reachable(address)
         try:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            ray.init(address=address, **RAY_LOGGING)
         except (ConnectionError, ValueError, RuntimeError) as error:
-            raise UserError(f"no Ray cluster at {address} ({error}); start one with "
+            reason = " ".join(str(error).split())  # Ray's message may run over several lines
+            raise UserError(f"no Ray cluster at {address} ({reason}); start one with "
                             "`ray start --head`, or leave out --address for a local one") from None
         return False
     ray.init(num_cpus=max(os.cpu_count() or 1, num_envs + 1), include_dashboard=False,
-             log_to_driver=False, configure_logging=False)
+             **RAY_LOGGING)
     return True
 
 
@@ -138,9 +179,11 @@ class Run:
             self.running[worker_id] = worker.run.remote(self.address)
 
     def learner_lines(self):
+        """Prints the learner's new lines: its `error:` line (a setting it refused, a worker
+        that cannot go on) on stderr, as the launcher's own would be, the others on stdout."""
         lines = ray.get(self.learner.lines.remote())
         for line in lines:
-            print(line, flush=True)
+            print(line, file=sys.stderr if line.startswith("error:") else sys.stdout, flush=True)
         if self.learner_node != self.here:  # else the learner writes learner.log itself
             self.logs.append("learner", lines)
 
@@ -206,9 +249,10 @@ def launch(args, extra, actor_args):
         print(f"Ray: {nodes} node(s), {ray.cluster_resources().get('CPU', 0):.0f} CPUs"
               f"{' (a local cluster)' if local else ''}; the ROM for {game} is on each", flush=True)
         run = Run(args, extra, logs, local)
-        if run.address is None:
+        if run.address is None:  # it stopped before it listened (most likely a refused flag)
+            status = ray.get(run.learner.stop.remote())
             run.learner_lines()
-            return ray.get(run.learner.stop.remote())
+            return status
         run.start_workers(actor_args.seed, actor_args.connect_timeout_s)
         print(f"started the learner at {run.address} and {args.num_envs} workers in "
               f"{time.monotonic() - started:.1f} s; logs in {logs.folder}/", flush=True)

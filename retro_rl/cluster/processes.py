@@ -78,7 +78,8 @@ class LearnerProcess:
             flags, die_with_parent=False, cwd=children.ROOT, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
         self.bound = None
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         for line in self.process.stdout:
@@ -99,18 +100,31 @@ class LearnerProcess:
         return self.output.take()
 
     def poll(self):
-        """The learner's exit status, or None while it runs."""
-        return self.process.poll()
+        """The learner's exit status, or None while it runs; once it has ended, every line it
+        wrote is in lines()."""
+        status = self.process.poll()
+        if status is not None:
+            self._read_to_end()
+        return status
 
     def stop(self, timeout_s=300.0):
-        """SIGTERM (a final checkpoint, workers told to stop), then its exit status."""
+        """SIGTERM (a final checkpoint, workers told to stop), then its exit status; every line
+        it wrote is then in lines()."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout_s)
+            status = self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait()
+            status = self.process.wait()
+        self._read_to_end()
+        return status
+
+    def _read_to_end(self, timeout_s=10.0):
+        # The process has ended, but its last lines (its error, its final report) may still be
+        # in the pipe: the reader ends at the pipe's end. A child of its own holding the pipe
+        # open is not waited for longer than timeout_s.
+        self.reader.join(timeout_s)
 
 
 @ray.remote(max_concurrency=2)
