@@ -6,6 +6,8 @@
   emulator      the raw stable-retro environment and the one frame-by-frame emulation loop
   observations  screen -> observation
   wrappers      the gymnasium wrappers make_env stacks
+  statistics    the episode statistics (name -> number) an environment reports and the learner
+                charts, defined once
   config        EnvConfig (saved with every model) and make_env
   gymnasium_games  registered Gymnasium ids (ALE/Pong-v5) as games: the ALE's Atari setup
   registration  the toolkit's own environments as Gymnasium ids, retro_rl/<game>

@@ -14,6 +14,7 @@ import numpy as np
 from retro_rl.envs.actions import action_table
 from retro_rl.envs.emulator import run_frames
 from retro_rl.envs.observations import preprocess_frame
+from retro_rl.envs.statistics import EPISODE_STATS, MEASURED, measure
 
 
 class FrameSkip(gym.Wrapper):
@@ -192,7 +193,8 @@ class AllowBacktracking(gym.Wrapper):
 
 
 class SonicProgress(gym.Wrapper):
-    """Adds `x_progress` (0 at the act's start, 1 at its end) and `level_complete` to info.
+    """Adds `x_progress` (0 at the act's start, 1 at its end) and `level_complete` to info, and
+    the episode's last `x_progress` to its statistics.
 
     The end of each act is read from stable-retro's own Sonic 2 script (`level_max_x`), keyed by
     the zone and act numbers in RAM, so the figure matches the contest reward's notion of progress.
@@ -216,6 +218,7 @@ class SonicProgress(gym.Wrapper):
         span = max(self._end_x - self._start_x, 1)
         info["x_progress"] = float(np.clip((info["x"] - self._start_x) / span, 0.0, 1.0))
         info["level_complete"] = info["x_progress"] >= 1.0
+        measure(info, "x_progress", info["x_progress"])
         return info
 
 
@@ -296,8 +299,9 @@ class LifeLossEnds(_LivesWatcher):
 
 
 class RoomsVisited(gym.Wrapper):
-    """info["rooms"]: a bitmask of the room numbers (RAM `variable`) the episode has been in,
-    bit r for room r (rooms past 63 share bit 63)."""
+    """info["rooms"], and the episode's statistic `rooms`: a bitmask of the room numbers (RAM
+    `variable`) the episode has been in, bit r for room r (rooms past 52 share bit 52, so that
+    the mask is a whole number a double holds exactly, as statistics travel)."""
 
     def __init__(self, env, variable):
         super().__init__(env)
@@ -307,34 +311,33 @@ class RoomsVisited(gym.Wrapper):
         observation, info = self.env.reset(**kwargs)
         self._rooms = self._bit(self.unwrapped.data.lookup_value(self.variable))
         info["rooms"] = self._rooms
+        measure(info, "rooms", self._rooms)
         return observation, info
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
         self._rooms |= self._bit(info[self.variable])
         info["rooms"] = self._rooms
+        measure(info, "rooms", self._rooms)
         return observation, reward, terminated, truncated, info
 
     @staticmethod
     def _bit(room):
-        return 1 << min(max(int(room), 0), 63)
-
-
-# The info key of the toolkit's episode statistics. Not "episode": Gymnasium's
-# RecordEpisodeStatistics and SB3's Monitor write that key themselves, and the first refuses a
-# wrapped environment that already has it.
-EPISODE_STATS = "episode_stats"
+        return 1 << min(max(int(room), 0), 52)
 
 
 class EpisodeStatistics(gym.Wrapper):
-    """At the step that ends an episode, info[EPISODE_STATS] = {"return", "length", "frames",
-    "level_complete"}: the unscaled return, agent steps, emulator frames, and whether the level
-    was beaten. Sonic episodes also report "x_progress", games of many rooms "rooms"
-    (RoomsVisited). Every step's info["episode_return"] is the return so far."""
+    """At the step that ends an episode, info[EPISODE_STATS] = the episode's statistics
+    (statistics.py): "return", "length", "frames" and "level_complete" (the unscaled return,
+    agent steps, emulator frames, whether the level was beaten), and the last value of each
+    statistic the wrappers beneath measured (statistics.measure), such as Sonic's "x_progress".
+    Every step's info["episode_return"] is the return so far."""
 
     def reset(self, **kwargs):
         self._return, self._length, self._frames = 0.0, 0, 0
-        return self.env.reset(**kwargs)
+        observation, info = self.env.reset(**kwargs)
+        self._measured = dict(info.pop(MEASURED, {}))
+        return observation, info
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
@@ -342,13 +345,11 @@ class EpisodeStatistics(gym.Wrapper):
         self._length += 1
         self._frames += info["frames"]  # a game over can end an agent step early
         info["episode_return"] = self._return
+        self._measured.update(info.pop(MEASURED, {}))
         if terminated or truncated:
-            episode = {"return": self._return, "length": self._length, "frames": self._frames,
-                       "level_complete": bool(info.get("level_complete", False))}
-            for name in ("x_progress", "rooms"):
-                if name in info:
-                    episode[name] = info[name]
-            info[EPISODE_STATS] = episode
+            info[EPISODE_STATS] = {
+                **self._measured, "return": self._return, "length": self._length,
+                "frames": self._frames, "level_complete": bool(info.get("level_complete", False))}
         return observation, reward, terminated, truncated, info
 
 

@@ -17,6 +17,9 @@
   channels   what a worker reports after each step, and the shared-memory channel that carries it
   transport  the gRPC service and client (settings; remote workers' streams); proto/ the messages
   inference  the inference server: batched actions for every worker, unrolls built from reports
+  slots      a worker's place at the server: its LSTM state, the unroll it fills, its rows of a
+             forward pass
+  handshakes local workers from their connection to their hello
   worker     an environment worker: steps one emulator, imports no TensorFlow
   evaluator  evaluation while training (--eval_every) in a process of its own; best_model
   progress   the learner's progress bar on a terminal

@@ -6,15 +6,17 @@ the report travels through shared memory: the learner hands each worker an anony
 file (memfd) over a Unix socket, the worker writes its observations there and sends a
 fixed-size record on the socket (`STEP_RECORD`); the learner answers with `ACTION_RECORD`. Per
 step that is one record each way and no copy of the observation beyond the one into the shared
-pages. Workers elsewhere send the same fields over gRPC (transport.py).
+pages. The step that ends an episode appends the episode's statistics to its record, one
+`STATISTIC` each (envs/statistics.py says which names and values a learner accepts). Workers
+elsewhere send the same fields over gRPC (transport.py).
 
 Who may connect: the socket is a file in a folder only the learner's user can enter (0700), and
 the learner also checks each connection's user (SO_PEERCRED), so only processes of that user,
 the learner's own workers, get in. A worker says hello with a fixed record (`HELLO`) naming its
 id; the learner reads it without blocking (inference.py) and answers with the memory file.
 
-Nothing received is unpickled or evaluated: records are fixed binary layouts and every report is
-checked (`check_report`) before the learner uses it.
+Nothing received is unpickled or evaluated: records are fixed binary layouts of bounded size and
+every report is checked (`check_report`) before the learner uses it.
 """
 
 import math
@@ -28,16 +30,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from retro_rl.rl.unroll import EPISODE_FIELDS
+from retro_rl.envs import statistics
 
 # The largest |reward| of one agent step a learner accepts, after the worker's shaping and
 # scaling: a million times Airstriker's scaled hit. A report beyond it is refused, so a broken
 # or hostile worker cannot push the loss to infinity.
 MAX_ABS_REWARD = 1e6
 
-# first, done, terminated, has_final_observation, has_episode, level_complete; reward;
-# episode_return, length, frames, x_progress, rooms.
-STEP_RECORD = struct.Struct("<6?fdiqfq")
+# first, done, terminated, has_final_observation, has_episode; reward. Where has_episode, the
+# episode's statistics follow, one STATISTIC each: a name (ASCII, zero-padded) and its value.
+STEP_RECORD = struct.Struct("<5?f")
+STATISTIC = struct.Struct(f"<{statistics.MAX_NAME_LENGTH}sd")
+MAX_STEP_RECORD = STEP_RECORD.size + statistics.MAX_STATISTICS * STATISTIC.size
 ACTION_RECORD = struct.Struct("<i?")  # action, stop
 HELLO = struct.Struct("<8si")  # HELLO_MAGIC, worker id (0 or more)
 HELLO_MAGIC = b"retro_rl"
@@ -57,8 +61,8 @@ class StepReport(NamedTuple):
     done: bool = False  # that step ended its episode: observation is the next episode's first
     terminated: bool = False  # a real end (game over, level complete), not a time limit
     final_observation: np.ndarray | None = None  # a truncated episode's real last observation
-    episode: dict | None = None  # the finished game's statistics, where done (None where a
-    # life lost ended the episode for learning while the game plays on)
+    episode: dict | None = None  # the finished game's statistics (envs/statistics.py), where
+    # done (None where a life lost ended the episode for learning while the game plays on)
     first: bool = False  # the first report since the worker connected: a fresh episode
 
 
@@ -84,21 +88,34 @@ def check_report(report, observation_shape):
         # done without them is a life lost, which ends the learner's episode, not the game
         raise ValueError("episode statistics come only with done")
     if report.episode is not None:
-        episode = report.episode
-        if not all(math.isfinite(episode[name]) for name in EPISODE_FIELDS):
-            raise ValueError("an episode's statistics contain NaN or infinity")
-        if episode["length"] < 1 or episode["frames"] < 0:
-            raise ValueError(f"an episode of length {episode['length']} and "
-                             f"{episode['frames']} frames")
+        statistics.check(report.episode)
 
 
-def episode_stats(info_episode):
-    """make_env's info["episode_stats"] -> the statistics a report carries."""
-    return {"episode_return": float(info_episode["return"]),
-            "length": int(info_episode["length"]), "frames": int(info_episode["frames"]),
-            "x_progress": float(info_episode.get("x_progress", 0.0)),
-            "level_complete": bool(info_episode.get("level_complete", False)),
-            "rooms": int(info_episode.get("rooms", 0))}
+def encode_statistics(episode):
+    """An episode's statistics -> the bytes that follow its step record. Raises ValueError for
+    statistics a learner would refuse."""
+    statistics.check(episode)
+    return b"".join(STATISTIC.pack(name.encode("ascii"), value)
+                    for name, value in episode.items())
+
+
+def decode_statistics(data):
+    """The bytes after a step record -> the episode's statistics, names and values as they came
+    (check_report checks them). Raises ValueError where the bytes are not whole statistics or
+    name one twice."""
+    if len(data) % STATISTIC.size:
+        raise ValueError(f"{len(data)} bytes of episode statistics, not a multiple of "
+                         f"{STATISTIC.size}")
+    episode = {}
+    for raw_name, value in STATISTIC.iter_unpack(data):
+        try:
+            name = raw_name.rstrip(b"\0").decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError("an episode statistic's name is not ASCII") from None
+        if name in episode:
+            raise ValueError(f"episode statistic {name!r} twice")
+        episode[name] = value
+    return episode
 
 
 class ConnectionLost(ConnectionError):
@@ -236,22 +253,22 @@ class LocalEnd:
         until the answer is sent). Raises ConnectionLost, WorkerFailed, or ValueError for a bad
         record."""
         try:
-            record = self.socket.recv(max(STEP_RECORD.size, 1 + FAILURE_BYTES) + 1)
+            record = self.socket.recv(max(MAX_STEP_RECORD, 1 + FAILURE_BYTES) + 1)
         except OSError:
             raise ConnectionLost("the worker's socket failed") from None
         if not record:
             raise ConnectionLost("the worker closed its channel")
         if record.startswith(FAILURE_TAG):
             raise WorkerFailed(failure_text(record[1:]))
-        if len(record) != STEP_RECORD.size:
-            raise ValueError(f"a step record of {len(record)} bytes, not {STEP_RECORD.size}")
-        (first, done, terminated, has_final, has_episode, level_complete, reward,
-         episode_return, length, frames, x_progress, rooms) = STEP_RECORD.unpack(record)
+        if not STEP_RECORD.size <= len(record) <= MAX_STEP_RECORD:
+            raise ValueError(f"a step record of {len(record)} bytes, not {STEP_RECORD.size} to "
+                             f"{MAX_STEP_RECORD}")
+        first, done, terminated, has_final, has_episode, reward = STEP_RECORD.unpack_from(record)
         episode = None
         if has_episode:
-            episode = {"episode_return": episode_return, "length": length, "frames": frames,
-                       "x_progress": x_progress, "level_complete": level_complete,
-                       "rooms": rooms}
+            episode = decode_statistics(record[STEP_RECORD.size:])
+        elif len(record) != STEP_RECORD.size:
+            raise ValueError(f"a step record of {len(record)} bytes without an episode's end")
         return StepReport(self.observations[0], reward, done, terminated,
                           self.observations[1] if has_final else None, episode, first)
 
@@ -301,12 +318,11 @@ class LocalChannel:
         self.observations[0] = report.observation
         if report.final_observation is not None:
             self.observations[1] = report.final_observation
-        episode = report.episode or {}
         record = STEP_RECORD.pack(
             report.first, report.done, report.terminated, report.final_observation is not None,
-            report.episode is not None, bool(episode.get("level_complete", False)),
-            report.reward, episode.get("episode_return", 0.0), episode.get("length", 0),
-            episode.get("frames", 0), episode.get("x_progress", 0.0), episode.get("rooms", 0))
+            report.episode is not None, report.reward)
+        if report.episode is not None:
+            record += encode_statistics(report.episode)
         try:
             self.socket.send(record)
             answer = self.socket.recv(ACTION_RECORD.size)

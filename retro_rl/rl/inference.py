@@ -2,8 +2,9 @@
 action, and the unrolls the learner trains on, built from what the workers report.
 
 SEED RL's design: environment workers only step their emulators and report (channels.StepReport);
-the learner's network chooses every action. For each worker the server keeps a `Slot`: its LSTM
-state, previous action and reward, random generator and the unroll being filled. A forward pass
+the learner's network chooses every action. For each worker the server keeps a `Slot` (slots.py):
+its LSTM state, previous action and reward, random generator and the unroll being filled. This
+module is the loop around them: connections, batches, rounds and the queue. A forward pass
 takes every worker whose report has arrived (local ones through shared memory, remote ones
 through gRPC), so the batch grows with the number of workers, and no process but the learner
 holds the network.
@@ -40,50 +41,16 @@ import sys
 import threading
 import time
 
-import numpy as np
-
 from retro_rl.model.distribution import sample_actions
 from retro_rl.rl.channels import (ConnectionLost, LocalListener, WorkerFailed, WorkerIdTaken,
-                                  check_report, open_end, read_hello)
+                                  check_report)
+from retro_rl.rl.handshakes import (HANDSHAKE_TIMEOUT_S, MAX_PENDING_HANDSHAKES,
+                                    LocalHandshakes, Pending)
+from retro_rl.rl.slots import Slot, forward
 
 log = logging.getLogger("learner")
 _POLL_S = 0.1  # how often the loop looks for a stop when nothing arrives
 ROUND_TIMEOUT_S = 30.0  # a2c, ppo: a worker silent this long is dropped from the round
-HANDSHAKE_TIMEOUT_S = 5.0  # a local connection that has not said hello by then is closed
-MAX_PENDING_HANDSHAKES = 16  # local connections beyond this many waiting for hello are closed
-
-
-class _Pending:
-    """A local connection accepted and waiting for its hello."""
-
-    def __init__(self, connection, deadline):
-        self.connection, self.deadline = connection, deadline
-
-
-class Slot:
-    """One connected worker's place at the server (a local one has a channels.LocalEnd)."""
-
-    def __init__(self, worker_id, spec, seed, end=None, cancel=None):
-        self.worker_id, self.end = worker_id, end
-        self.cancel = cancel  # a remote worker's: ends its stream
-        self.silent_since = time.monotonic()  # answered and not reported since; None: it has
-        self.answers = None if end is not None else collections.deque()
-        self.answered = None if end is not None else threading.Event()
-        self.rng = np.random.default_rng(seed + worker_id)
-        self.state_h = np.zeros(spec.lstm_units, np.float32)
-        self.state_c = np.zeros(spec.lstm_units, np.float32)
-        self.prev_action, self.prev_reward, self.episode_start = 0, 0.0, True
-        self.unroll, self.t, self.versions = None, 0, []
-        self.action = 0  # the last action sent, whose outcome the next report brings
-        self.closed = False
-
-    def reply(self, action, stop):
-        self.silent_since = time.monotonic()
-        if self.end is not None:
-            self.end.answer(action, stop)
-        else:
-            self.answers.append((action, stop))
-            self.answered.set()
 
 
 class InferenceServer:
@@ -96,7 +63,8 @@ class InferenceServer:
     (True: under the system's temporary folder); None serves remote workers only. synchronous,
     round_size and round_timeout_s: rounds of one unroll from every worker (module docstring).
     on_failure(message): called, from the loop's thread, when a worker reports that it cannot
-    go on or the loop fails.
+    go on or the loop fails. handshake_timeout_s, max_pending: local connections that have not
+    said hello (handshakes.py).
     """
 
     def __init__(self, network, spec, seed=0, queue_size=8, local_folder=None,
@@ -106,9 +74,7 @@ class InferenceServer:
         self.network, self.spec, self.seed = network, spec, seed
         self.synchronous, self.round_size = synchronous, round_size
         self.round_timeout_s, self.on_failure = round_timeout_s, on_failure
-        self.handshake_timeout_s, self.max_pending = handshake_timeout_s, max_pending
         self.failure = None  # why the run must stop, where a worker or the loop failed
-        self._pending = {}  # local connections waiting for their hello
         self.unroll_queue = queue.Queue(maxsize=1 if synchronous else queue_size)
         self._held, self._round = [], []  # synchronous: slots waiting, the round's unrolls
         self._release = threading.Event()
@@ -128,6 +94,8 @@ class InferenceServer:
         if local_folder is not None:
             self.listener = LocalListener(None if local_folder is True else local_folder)
             self._selector.register(self.listener.socket, selectors.EVENT_READ, "listener")
+        self._handshakes = LocalHandshakes(self.listener, self._selector, spec.obs_shape,
+                                           self.counters, handshake_timeout_s, max_pending)
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
 
     @property
@@ -170,9 +138,7 @@ class InferenceServer:
             slots = list(self._slots.values())
         for slot in slots:
             self.close_slot(slot)
-        for pending in list(self._pending.values()):
-            pending.connection.close()
-        self._pending.clear()
+        self._handshakes.close()
         if self.listener is not None:
             self.listener.close()
         self._selector.close()
@@ -285,8 +251,8 @@ class InferenceServer:
                     except BlockingIOError:
                         pass
                 elif key.data == "listener":
-                    self._accept()
-                elif isinstance(key.data, _Pending):
+                    self._handshakes.accept()
+                elif isinstance(key.data, Pending):
                     self._handshake(key.data)
                 else:
                     report = self._receive(key.data)
@@ -300,7 +266,7 @@ class InferenceServer:
                     ready.append((slot, report))
             if ready:
                 self._serve(ready)
-            self._expire_handshakes()
+            self._handshakes.expire()
             if self.synchronous:
                 self._drop_silent()
                 self._synchronize()
@@ -343,73 +309,26 @@ class InferenceServer:
             self._round, round_ = [], self._round
             self._queue(round_, len(round_))
 
-    def _accept(self):
-        """Takes every waiting local connection; its hello is read when it arrives (_handshake),
-        so a caller that says nothing holds up no one. Beyond max_pending such callers, more
-        are closed at once."""
-        while True:
-            try:
-                connection = self.listener.accept()
-            except PermissionError as error:
-                self.counters["handshakes_refused"] += 1
-                log.info(f"local connection refused: {error}")
-                continue
-            except OSError as error:
-                log.info(f"the local listener failed to accept ({error})")
-                return
-            if connection is None:
-                return
-            if len(self._pending) >= self.max_pending:
-                self.counters["handshakes_refused"] += 1
-                log.info(f"a local connection closed: {self.max_pending} are already waiting "
-                         "to say hello")
-                connection.close()
-                continue
-            pending = _Pending(connection, time.monotonic() + self.handshake_timeout_s)
-            self._pending[connection] = pending
-            self._selector.register(connection, selectors.EVENT_READ, pending)
-
-    def _forget_pending(self, pending):
-        self._pending.pop(pending.connection, None)
-        try:
-            self._selector.unregister(pending.connection)
-        except (KeyError, ValueError):
-            pass
+    def _check_claim(self, worker_id):
+        """Raises WorkerIdTaken (logged) while a connected worker holds `worker_id`."""
+        with self._lock:
+            taken = worker_id in self._slots
+        if taken:
+            self._refuse_claim(worker_id)
 
     def _handshake(self, pending):
-        """Reads a waiting connection's hello; a good one becomes a worker's slot, anything else
-        closes that connection alone, with one line."""
-        try:
-            worker_id = read_hello(pending.connection)
-            if worker_id is None:
-                return  # not here yet (a spurious wake-up)
-            self._forget_pending(pending)
-            with self._lock:
-                taken = worker_id in self._slots
-            if taken:
-                self._refuse_claim(worker_id)
-            end = open_end(pending.connection, worker_id, self.spec.obs_shape)
-        except Exception as error:  # noqa: BLE001 -- any of them closes this connection alone
-            self._forget_pending(pending)
-            pending.connection.close()
-            if not isinstance(error, (ConnectionLost, WorkerIdTaken)):
-                self.counters["handshakes_refused"] += 1
-                log.info(f"a local connection refused: {type(error).__name__}: {error}")
+        """A waiting local connection's hello: a good one becomes a worker's slot
+        (handshakes.py closes anything else)."""
+        arrived = self._handshakes.handshake(pending, self._check_claim)
+        if arrived is None:
             return
+        worker_id, end = arrived
         try:
             slot = self._add(Slot(worker_id, self.spec, self.seed, end))
         except WorkerIdTaken:
             end.close()
             return
         self._selector.register(end.socket, selectors.EVENT_READ, slot)
-
-    def _expire_handshakes(self):
-        now = time.monotonic()
-        for pending in [pending for pending in self._pending.values() if now > pending.deadline]:
-            self.counters["handshakes_refused"] += 1
-            log.info(f"a local connection closed: no hello within {self.handshake_timeout_s:g} s")
-            self._forget_pending(pending)
-            pending.connection.close()
 
     def _receive(self, slot):
         """The slot's next report, or None when its channel closed; a malformed record or any
@@ -438,7 +357,9 @@ class InferenceServer:
             return
         rows, finished, acting = [], [], []
         for slot, report in ready:
-            done = self._record_outcome(slot, report, rows)
+            done, dropped = slot.record_outcome(report, self.version, rows)
+            if dropped:  # a worker that started over mid-unroll
+                self.counters["steps_dropped"] += dropped
             finished += done
             if done and self.synchronous:
                 self._held.append(slot)  # acts in the next round, with the next weights
@@ -453,86 +374,23 @@ class InferenceServer:
 
     def _act(self, slots, rows):
         """One forward pass: an action for each of `slots` (from the observation its unroll
-        holds at its step), and the truncation values `rows` already asks for."""
-        rows = list(rows) + [
-            (slot, "act", slot.unroll["observations"][slot.t], slot.episode_start,
-             slot.prev_action, slot.prev_reward, slot.state_h, slot.state_c) for slot in slots]
+        holds at its step), and the truncation values `rows` (slots.Row) already asks for."""
+        rows = list(rows) + [slot.action_row() for slot in slots]
         if not rows:
             return
-        logits, values, state_h, state_c = self._forward(rows)
-        for row, (slot, kind, *_) in enumerate(rows):
-            if kind == "act":
-                unroll, t = slot.unroll, slot.t
-                action = int(sample_actions(logits[row:row + 1], slot.rng)[0])
-                unroll["actions"][t] = action
-                unroll["behaviour_logits"][t] = logits[row]
-                slot.versions.append(self.version)
-                slot.state_h, slot.state_c = state_h[row], state_c[row]
-                slot.action = action
-            else:  # kind is the (unroll, step) a truncation value is for
-                unroll, t = kind
-                unroll["truncation_values"][t] = values[row]
+        logits, values, state_h, state_c = forward(self.network, rows)
+        for index, row in enumerate(rows):
+            if row.truncation is None:
+                action = int(sample_actions(logits[index:index + 1], row.slot.rng)[0])
+                row.slot.acted(action, logits[index], self.version, state_h[index],
+                               state_c[index])
+            else:
+                unroll, t = row.truncation
+                unroll["truncation_values"][t] = values[index]
         for slot in slots:
             slot.reply(slot.action, False)
         self.counters["forward_passes"] += 1
         self.counters["forward_rows"] += len(rows)
-
-    def _record_outcome(self, slot, report, rows):
-        """Writes what the report says about the slot's last action into its unroll, starts the
-        next unroll when this one is full, and prepares the slot's inputs for the observation.
-        A truncation adds a row for its final observation to `rows`. Returns finished unrolls."""
-        finished = []
-        if report.first or slot.unroll is None:
-            slot.state_h = np.zeros_like(slot.state_h)
-            slot.state_c = np.zeros_like(slot.state_c)
-            slot.prev_action, slot.prev_reward, slot.episode_start = 0, 0.0, True
-            if slot.unroll is not None:  # a worker that started over mid-unroll
-                self.counters["steps_dropped"] += slot.t
-                slot.unroll = None
-        else:
-            unroll, t = slot.unroll, slot.t
-            unroll["rewards"][t] = report.reward
-            unroll["dones"][t] = report.done
-            unroll["terminated"][t] = report.terminated
-            if report.episode is not None:
-                unroll["episodes"].append(report.episode)
-            if report.final_observation is not None:
-                # V(x_last): the LSTM state goes on from this episode, and is not kept.
-                rows.append((slot, (unroll, t), report.final_observation, False, slot.action,
-                             report.reward, slot.state_h, slot.state_c))
-            slot.t = t + 1
-            unroll["observations"][slot.t] = report.observation
-            slot.prev_action, slot.prev_reward = slot.action, report.reward
-            slot.episode_start = report.done
-            if slot.t == self.spec.unroll_length:
-                unroll["episode_start"][1:] = unroll["dones"]
-                unroll["parameter_version"] = float(np.mean(slot.versions))
-                finished.append(unroll)
-                slot.unroll = None
-        if slot.unroll is None:
-            unroll = slot.unroll = self.spec.empty(self.version)
-            unroll["worker_id"] = slot.worker_id
-            unroll["initial_state_h"][:] = slot.state_h
-            unroll["initial_state_c"][:] = slot.state_c
-            unroll["last_action"][...] = slot.prev_action
-            unroll["last_reward"][...] = slot.prev_reward
-            unroll["episode_start"][0] = slot.episode_start
-            unroll["observations"][0] = report.observation
-            slot.t, slot.versions = 0, []
-        return finished
-
-    def _forward(self, rows):
-        """The network's step over `rows`. Returns numpy logits [R, A], values [R], state h and
-        c [R, U]. Each batch size is compiled once (XLA); exact sizes cost less than padding:
-        5 rows take 2.1 ms of CPU, 8 take 2.8."""
-        observations = np.stack([row[2] for row in rows])
-        starts = np.array([row[3] for row in rows], bool)
-        prev_actions = np.array([row[4] for row in rows], np.int32)
-        prev_rewards = np.array([row[5] for row in rows], np.float32)
-        state = (np.stack([row[6] for row in rows]), np.stack([row[7] for row in rows]))
-        logits, values, (state_h, state_c) = self.network.step(
-            observations, starts, prev_actions, prev_rewards, state)
-        return logits.numpy(), values.numpy(), state_h.numpy(), state_c.numpy()
 
     def _queue(self, item, unrolls=1):
         """Queues a finished unroll (or a round's list of `unrolls`), waiting while the learner

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from retro_rl import fileio, summaries
 from retro_rl.demos.starts import demonstration_checkpoints, demonstration_paths
-from retro_rl.envs import games
+from retro_rl.envs import statistics
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.rl import unroll
@@ -97,30 +97,40 @@ def report(writer, inference, meta, window, metrics, lag, env_config):
              f"{fps:.0f} frames/s | {updates_per_s:.2f} updates/s | return {mean_return} | "
              f"lag {lag:.1f} | batch {batch:.1f} | workers {workers} | "
              f"loss {metrics['losses/total']:.3f} | entropy {metrics['charts/entropy']:.2f}"
-             + (f" | rooms {games.room_count(meta.get('rooms', 0))}"
-                if env_config.game in games.ROOM_VARIABLE else ""))
+             + "".join(f" | {label} {value:g}" for label, value in run_totals(meta)))
     return {"time": now, "frames": meta["frames"], "update": meta["update"], "returns": [],
             "passes": counters["forward_passes"], "rows": counters["forward_rows"]}
 
 
-def write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window):
+def write_episode_summaries(episode, run_statistics):
+    """Charts every statistic of one episode (envs/statistics.py says how each is charted) to
+    the default writer, and the run's totals of those that have one, kept in
+    `run_statistics` {name: total}."""
+    for name, value in episode.items():
+        chart = statistics.chart(name)
+        tf.summary.scalar(chart.tag, chart.value(value))
+        if chart.run_tag is not None:
+            total = run_statistics[name] = (chart.combine(run_statistics[name], value)
+                                            if name in run_statistics else value)
+            tf.summary.scalar(chart.run_tag, chart.value(total))
+
+
+def run_totals(meta):
+    """(label, charted value) of each run total so far, for the console line."""
+    for name, total in meta.get("run_statistics", {}).items():
+        chart = statistics.chart(name)
+        yield chart.run_label or name, chart.value(total)
+
+
+def write_step_summaries(writer, meta, metrics, lag, unrolls, window):
     """One update's losses and the episodes that ended in its unrolls, at the frames axis."""
     with writer.as_default(step=meta["frames"]):
         for name, value in metrics.items():
             tf.summary.scalar(name, value)
         tf.summary.scalar("charts/policy_lag", lag)
         for episode in (episode for item in unrolls for episode in item["episodes"]):
-            tf.summary.scalar("charts/episodic_return", episode["episode_return"])
-            tf.summary.scalar("charts/episodic_length", episode["length"])
-            tf.summary.scalar("charts/episodic_frames", episode["frames"])
-            tf.summary.scalar("charts/level_complete", float(episode["level_complete"]))
-            if games.is_sonic(env_config.game):
-                tf.summary.scalar("charts/x_progress", episode["x_progress"])
-            if env_config.game in games.ROOM_VARIABLE:
-                meta["rooms"] = meta.get("rooms", 0) | episode["rooms"]
-                tf.summary.scalar("charts/rooms_visited", games.room_count(episode["rooms"]))
-                tf.summary.scalar("charts/rooms_visited_run", games.room_count(meta["rooms"]))
-            window["returns"].append(episode["episode_return"])
+            write_episode_summaries(episode, meta.setdefault("run_statistics", {}))
+            window["returns"].append(episode["return"])
 
 
 def learn_from_next_batch(batches, update, optimizer, inference, meta, config, frames_per_unroll,
@@ -255,7 +265,7 @@ def train(args, config, device):
                 skipped += 1
                 log.warning(f"warning: update {meta['update']} skipped: its loss or "
                             f"gradients are not finite ({skipped} so far)")
-            write_step_summaries(writer, meta, metrics, lag, unrolls, env_config, window)
+            write_step_summaries(writer, meta, metrics, lag, unrolls, window)
             if window["returns"]:
                 latest_return = window["returns"][-1]
             progress.update(meta["frames"], latest_return)

@@ -34,8 +34,8 @@ import numpy as np
 from retro_rl.rl.admission import (IDLE_TIMEOUT_S, MAX_STREAMS, MAX_STREAMS_PER_CLIENT,
                                    SECRET_ENV, SECRET_METADATA, SecretCheck, StreamLimits)
 from retro_rl.rl.channels import ConnectionLost, StepReport, WorkerIdTaken, failure_text
+from retro_rl.envs import statistics
 from retro_rl.rl.proto import learner_pb2, learner_pb2_grpc
-from retro_rl.rl.unroll import EPISODE_FIELDS
 
 # A full-size Genesis observation is 215 KB, a run's demonstrations a few MB; gRPC's default
 # limit is 4 MB.
@@ -98,7 +98,9 @@ def encode_step(report, worker_id):
     if report.final_observation is not None:
         message.final_observation.CopyFrom(encode_array(report.final_observation))
     if report.episode is not None:
-        message.episode.CopyFrom(learner_pb2.EpisodeStats(**report.episode))
+        statistics.check(report.episode)
+        message.episode.CopyFrom(learner_pb2.Episode(statistics={
+            name: float(value) for name, value in report.episode.items()}))
     return message
 
 
@@ -109,7 +111,11 @@ def decode_step(message):
         "final_observation") else None
     episode = None
     if message.HasField("episode"):
-        episode = {name: getattr(message.episode, name) for name in EPISODE_FIELDS}
+        received = message.episode.statistics
+        if len(received) > statistics.MAX_STATISTICS:  # before copying them
+            raise ValueError(f"{len(received)} episode statistics, more than "
+                             f"{statistics.MAX_STATISTICS}")
+        episode = dict(received)
     return StepReport(decode_array(message.observation), message.reward, message.done,
                       message.terminated, final, episode, message.first)
 

@@ -1,6 +1,9 @@
 """The unroll: T consecutive agent steps of one worker, possibly spanning episode boundaries,
 the unit the learner trains on. `FIELDS` is the one definition of its layout: the inference
-server fills it from the workers' reports, the learner stacks B of them into a batch.
+server fills it from the workers' reports, the learner stacks B of them into a batch. Beside the
+arrays, "episodes" lists the statistics of each episode that finished inside the unroll, each a
+map as its worker reported it (envs/statistics.py), and "parameter_version" says which weights
+acted.
 
 Shapes: T is the unroll length (agent steps), A the number of actions, H x W x C one
 observation, U the LSTM units. Every array field is required.
@@ -49,8 +52,6 @@ FIELDS = (
           "(observation t+1 is the next episode's first); 0 at every other step"),
 )
 FIELD_NAMES = tuple(field.name for field in FIELDS)
-# Statistics of each episode that finished inside an unroll, beside the arrays.
-EPISODE_FIELDS = ("episode_return", "length", "frames", "x_progress", "level_complete", "rooms")
 
 
 @dataclasses.dataclass(frozen=True)

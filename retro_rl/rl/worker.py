@@ -19,12 +19,11 @@ import time
 import numpy as np
 
 from retro_rl.demos.starts import DemoStarts
-from retro_rl.envs import games
-from retro_rl.envs.wrappers import EPISODE_STATS
+from retro_rl.envs import games, statistics
 from retro_rl.errors import UserError
 from retro_rl.rl import transport
 from retro_rl.rl.admission import secret_from_environment
-from retro_rl.rl.channels import ConnectionLost, LocalChannel, StepReport, episode_stats
+from retro_rl.rl.channels import ConnectionLost, LocalChannel, StepReport
 from retro_rl.rl.config import RunSettings
 
 STATUS_EVERY_S = 30.0
@@ -80,9 +79,10 @@ class Player:
             self.steps += 1
             final, episode = None, None
             if terminated or truncated:
-                if EPISODE_STATS in info:  # not where a life lost ends the learner's episode
-                    episode = episode_stats(info[EPISODE_STATS])
-                    self.returns.append(episode["episode_return"])
+                # none where a life lost ends the learner's episode but not the game
+                if statistics.EPISODE_STATS in info:
+                    episode = statistics.as_numbers(info[statistics.EPISODE_STATS])
+                    self.returns.append(episode["return"])
                 if not terminated:
                     final = observation
                 observation = self.reset()

@@ -5,8 +5,8 @@ import gymnasium as gym
 import numpy as np
 
 from retro_rl.demos import movies
-from retro_rl.envs import actions, make_env, wrappers
-from retro_rl.envs.emulator import run_frames
+from retro_rl.envs import actions, games, make_env, statistics, wrappers
+from retro_rl.envs.emulator import make_retro, run_frames
 from retro_rl.envs.observations import preprocess_frame
 from tests.support import DEMOS
 
@@ -201,3 +201,44 @@ def test_the_title_screen_after_a_win_is_cut_off_by_the_stall_guard():
     # were emulated under it and it did not).
     assert env.get_wrapper_attr("steps") == 150
     env.close()
+
+
+class Measures(gym.Wrapper):
+    """Measures the episode's number at each reset, and its steps on its first three only."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.episodes = 0
+
+    def reset(self, **kwargs):
+        observation, info = self.env.reset(**kwargs)
+        self.episodes, self.steps = self.episodes + 1, 0
+        statistics.measure(info, "episode_number", self.episodes)
+        return observation, info
+
+    def step(self, action):
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        if self.steps <= 3:
+            statistics.measure(info, "early_steps", self.steps)
+        return observation, reward, terminated, truncated, info
+
+
+def test_an_episode_reports_the_last_value_of_each_statistic_measured_beneath():
+    env = wrappers.EpisodeStatistics(gym.wrappers.TimeLimit(
+        Measures(wrappers.FrameSkip(make_retro(games.DEFAULT_GAME), 2)), 5))
+    reported = []
+    for _ in range(2):
+        _, info = env.reset(seed=0)
+        assert statistics.MEASURED not in info
+        for _ in range(5):
+            _, _, terminated, truncated, info = env.step(np.zeros(12, np.uint8))
+            assert statistics.MEASURED not in info  # measures leave info as statistics only
+        assert truncated and not terminated
+        reported.append(info[statistics.EPISODE_STATS])
+    env.close()
+    assert [episode["episode_number"] for episode in reported] == [1, 2]
+    assert [episode["early_steps"] for episode in reported] == [3, 3]
+    assert reported[0].keys() == {"return", "length", "frames", "level_complete",
+                                  "episode_number", "early_steps"}
+    statistics.check(reported[0])  # what a learner accepts

@@ -49,4 +49,4 @@ def test_the_learner_gets_clipped_rewards_and_lives_as_episodes_and_the_games_sc
     assert set(rewards) == {0.0, 1.0}  # each hit's sign
     assert terminated.sum() == 3  # each life lost ended an episode for learning ...
     # ... while the statistics are the one whole game, in the game's points.
-    assert game["episode_return"] % 5 == 0 and game["episode_return"] > 5 * rewards.sum()
+    assert game["return"] % 5 == 0 and game["return"] > 5 * rewards.sum()

@@ -3,6 +3,7 @@ channel carries reports and answers whole through shared memory."""
 
 import math
 import os
+import re
 import select
 import socket
 import stat
@@ -11,13 +12,36 @@ import threading
 import numpy as np
 import pytest
 
-from retro_rl.rl.channels import (HELLO, HELLO_MAGIC, MAX_ABS_REWARD, STEP_RECORD,
+from retro_rl.envs import statistics
+from retro_rl.rl.channels import (HELLO, HELLO_MAGIC, MAX_ABS_REWARD, STATISTIC, STEP_RECORD,
                                   ConnectionLost, LocalChannel, LocalListener, StepReport,
                                   WorkerFailed, check_report, open_end, read_hello)
 
 SHAPE = (8, 10, 3)
-EPISODE = {"episode_return": 12.5, "length": 40, "frames": 160, "x_progress": 0.25,
-           "level_complete": True, "rooms": 0b10110}
+EPISODE = {"return": 12.5, "length": 40.0, "frames": 160.0, "level_complete": 1.0,
+           "x_progress": 0.25, "rooms": float(0b10110)}
+# Every way an episode's statistics can break the contract (envs/statistics.py), and how the
+# refusal says so: each is refused as a report's, over the local channel and over gRPC.
+MALFORMED_EPISODES = {
+    "too many": (dict(EPISODE, **{f"extra_{index}": 1.0 for index in range(
+        statistics.MAX_STATISTICS)}), "more than 32"),
+    "a name with a space": (dict(EPISODE, **{"two words": 1.0}), "'two words'"),
+    "a name with a slash": (dict(EPISODE, **{"charts/fps": 1.0}), "'charts/fps'"),
+    "a name of a digit first": (dict(EPISODE, **{"1st": 1.0}), "'1st'"),
+    "an empty name": (dict(EPISODE, **{"": 1.0}), "''"),
+    "a name too long": (dict(EPISODE, **{"n" * 33: 1.0}), "at most 32 long"),
+    "a huge name": (dict(EPISODE, **{"n" * 100_000: 1.0}), "at most 32 long"),
+    "a name not ASCII": (dict(EPISODE, **{"caf\u00e9": 1.0}), "letters, digits"),
+    "a NaN": (dict(EPISODE, x_progress=math.nan), "x_progress is nan, not a finite number"),
+    "an infinity": (dict(EPISODE, rooms=-math.inf), "rooms is -inf"),
+    "a NaN return": (dict(EPISODE, **{"return": math.nan}), "return is nan"),
+    "no return": ({name: value for name, value in EPISODE.items() if name != "return"},
+                  "without return"),
+    "no length": ({name: value for name, value in EPISODE.items() if name != "length"},
+                  "without length"),
+    "a negative length": (dict(EPISODE, length=-2.0), "length -2"),
+    "negative frames": (dict(EPISODE, frames=-1.0), "-1 frames"),
+}
 
 
 def observation(seed=0):
@@ -29,7 +53,7 @@ def good_reports():
     yield StepReport(observation(), reward=-3.5)
     yield StepReport(observation(), 1.0, done=True, terminated=True, episode=EPISODE)
     yield StepReport(observation(), 1.0, done=True, final_observation=observation(1),
-                     episode=EPISODE)
+                     episode=dict(EPISODE, coins=7.0, **{"N" * 32: -1e300}))
 
 
 @pytest.mark.parametrize("report, problem", [
@@ -44,15 +68,15 @@ def good_reports():
     (StepReport(observation(), done=True, episode=EPISODE), "final_observation"),
     (StepReport(observation(), final_observation=observation()), "final_observation"),
     (StepReport(observation(), episode=EPISODE), "episode statistics"),
-    (StepReport(observation(), done=True, terminated=True,
-                episode=dict(EPISODE, episode_return=math.nan)), "NaN"),
-    (StepReport(observation(), done=True, terminated=True, episode=dict(EPISODE, length=-2)),
-     "length -2"),
-    (StepReport(observation(), done=True, terminated=True, episode=dict(EPISODE, frames=-1)),
-     "-1 frames"),
-])
+    *[(StepReport(observation(), done=True, terminated=True, episode=episode), problem)
+      for episode, problem in MALFORMED_EPISODES.values()],
+    (StepReport(observation(), done=True, terminated=True, episode=dict(EPISODE, note="yes")),
+     "note is str, not a finite number"),
+    (StepReport(observation(), done=True, terminated=True, episode=[("return", 1.0)]),
+     "must be a map"),
+], ids=lambda value: value if isinstance(value, str) else "")
 def test_malformed_reports_are_refused(report, problem):
-    with pytest.raises(ValueError, match=problem):
+    with pytest.raises(ValueError, match=re.escape(problem)):
         check_report(report, SHAPE)
 
 
@@ -116,7 +140,7 @@ def test_the_local_channel_carries_reports_and_answers_whole():
         assert got.episode == sent.episode
 
 
-def test_a_step_record_is_42_bytes_and_a_failure_is_its_reason():
+def test_a_step_record_is_9_bytes_and_a_failure_is_its_reason():
     listener = LocalListener()
     failures = []
 
@@ -136,7 +160,68 @@ def test_a_step_record_is_42_bytes_and_a_failure_is_its_reason():
     thread.join(timeout=10)
     listener.close()
     assert failures == ["ValueError: high <= 0  [2Jmore"]  # one printable line
-    assert STEP_RECORD.size == 42  # as README says
+    assert (STEP_RECORD.size, STATISTIC.size) == (9, 40)  # as README says
+
+
+def step_record(*named_values, has_episode=True):
+    """The bytes of a step that ends an episode with these (name bytes, value) statistics."""
+    return STEP_RECORD.pack(False, True, True, False, has_episode, 1.0) + b"".join(
+        STATISTIC.pack(name, value) for name, value in named_values)
+
+
+WHOLE = [(name.encode(), value) for name, value in EPISODE.items()]
+TOO_LONG = f"bytes, not {STEP_RECORD.size} to {STEP_RECORD.size + 32 * STATISTIC.size}"
+
+
+@pytest.mark.parametrize("record, problem", [
+    (step_record(*WHOLE)[:-1], "not a multiple of 40"),
+    (step_record(*WHOLE, *[(b"extra_%d" % index, 1.0) for index in range(32)]), TOO_LONG),
+    (step_record(*WHOLE) + b"\0" * 20_000, TOO_LONG),
+    (step_record(*WHOLE, (b"rooms", 2.0)), "'rooms' twice"),
+    (step_record(*WHOLE, (b"caf\xc3\xa9", 1.0)), "not ASCII"),
+    (step_record(*WHOLE, (b"\xff" * 32, 1.0)), "not ASCII"),
+    (step_record(*WHOLE, (b"ab\0cd", 1.0)), "'ab\\x00cd'"),
+    (step_record(*WHOLE, (b"ab cd", 1.0)), "'ab cd'"),
+    (step_record(*WHOLE, (b"", 1.0)), "''"),
+    (step_record(*WHOLE, (b"coins", math.nan)), "coins is nan"),
+    (step_record(*WHOLE, (b"coins", math.inf)), "coins is inf"),
+    (step_record(), "without return"),
+    (step_record(*WHOLE, has_episode=False), "without an episode's end"),
+], ids=lambda value: value if isinstance(value, str) else "")
+def test_malformed_statistics_on_the_wire_are_refused(record, problem):
+    """What a hostile worker could send instead of its channel's own records: each is refused
+    by the learner's end, and the next, well-formed record still arrives."""
+    listener = LocalListener()
+    ends = []
+    thread = threading.Thread(target=lambda: ends.append(accept_worker(listener, SHAPE)[1]))
+    thread.start()
+    channel = LocalChannel(listener.address, 0, SHAPE, timeout_s=10)
+    thread.join(timeout=10)
+    (end,) = ends
+    channel.socket.send(record)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        check_report(end.receive(), SHAPE)
+    channel.socket.send(step_record(*WHOLE, (b"coins", 3.0)))
+    assert end.receive().episode == dict(EPISODE, coins=3.0)
+    channel.close()
+    end.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_EPISODES))
+def test_a_worker_cannot_send_statistics_a_learner_refuses(case):
+    episode, problem = MALFORMED_EPISODES[case]
+    listener = LocalListener()
+    ends = []
+    thread = threading.Thread(target=lambda: ends.append(accept_worker(listener, SHAPE)[1]))
+    thread.start()
+    channel = LocalChannel(listener.address, 0, SHAPE, timeout_s=10)
+    thread.join(timeout=10)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        channel.step(StepReport(observation(), done=True, terminated=True, episode=episode))
+    channel.close()
+    ends[0].close()
+    listener.close()
 
 
 @pytest.mark.parametrize("hello, problem", [

@@ -48,8 +48,8 @@ def scripted_worker(channel, observations, rewards, ends, actions):
         assert not stop
         actions.append(action)
         done = bool(ends[step])
-        episode = {"episode_return": 1.0, "length": 3, "frames": 12, "x_progress": 0.0,
-                   "level_complete": False, "rooms": 0} if done else None
+        episode = {"return": 1.0, "length": 3, "frames": 12, "level_complete": 0.0,
+                   "rooms": 2.0} if done else None
         report = StepReport(observations[step], float(rewards[step]), done, done, None, episode)
     actions.append(channel.step(report)[0])  # the last report: its step completes an unroll
     channel.close()

@@ -18,6 +18,7 @@ from retro_rl.rl.channels import MAX_ABS_REWARD, ConnectionLost, StepReport
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.proto import learner_pb2, learner_pb2_grpc
 from retro_rl.rl.unroll import UnrollSpec
+from tests.rl.test_channels import EPISODE, MALFORMED_EPISODES
 from tests.support import free_port
 
 SHAPE = (36, 36, 3)
@@ -68,8 +69,8 @@ def test_decode_rejects_lying_tensors():
 
 
 def test_a_step_round_trips_through_its_message():
-    episode = {"episode_return": 1e3, "length": 9, "frames": 36, "x_progress": 0.5,
-               "level_complete": True, "rooms": 1 << 63 - 1}
+    episode = {"return": 1e3, "length": 9, "frames": 36, "x_progress": 0.5,
+               "level_complete": True, "rooms": (1 << 52) | 2, "any_new_name": -0.125}
     for report in [StepReport(observation(), first=True),
                    StepReport(observation(1), 0.25, True, False, observation(2), episode)]:
         message = learner_pb2.Step.FromString(
@@ -81,6 +82,40 @@ def test_a_step_round_trips_through_its_message():
         assert (decoded.reward, decoded.done, decoded.first) == (
             report.reward, report.done, report.first)
         assert decoded.episode == report.episode
+
+
+def episode_step(statistics, worker_id=5):
+    """A Step ending an episode with these statistics, as any client could write it."""
+    return learner_pb2.Step(worker_id=worker_id, observation=transport.encode_array(observation()),
+                            done=True, terminated=True,
+                            episode=learner_pb2.Episode(statistics=statistics))
+
+
+def test_malformed_statistics_are_refused_and_the_learner_serves_on(service):
+    """Every malformed map of tests/rl/test_channels.py, and maps a client can make too large
+    for the local channel to carry, end their stream with INVALID_ARGUMENT."""
+    stub = learner_pb2_grpc.LearnerStub(grpc.insecure_channel(service.address))
+    first = transport.encode_step(StepReport(observation(), first=True), worker_id=5)
+    bad = {problem: episode for problem, (episode, _) in MALFORMED_EPISODES.items()}
+    bad["100,000 statistics"] = dict(EPISODE, **{f"s{index}": 1.0 for index in range(100_000)})
+    bad["a name of a megabyte"] = dict(EPISODE, **{"n" * 1_000_000: 1.0})
+    bad["no statistics"] = {}
+    for problem, statistics in bad.items():
+        with pytest.raises(grpc.RpcError) as raised:
+            list(stub.Act(iter([first, episode_step(statistics)]), timeout=10))
+            pytest.fail(f"accepted statistics with {problem}")
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, problem
+    with pytest.raises(ValueError, match="100006 episode statistics, more than 32"):
+        transport.decode_step(episode_step(bad["100,000 statistics"]))
+    with pytest.raises(ValueError, match="at most 32 long"):
+        transport.encode_step(StepReport(observation(), done=True, terminated=True,
+                                         episode=bad["a name of a megabyte"]), worker_id=5)
+    with transport.WorkerClient(service.address, worker_id=6, deadline_s=10) as client:
+        channel = client.remote_channel()
+        assert not channel.step(StepReport(observation(), first=True))[1]
+        assert not channel.step(StepReport(observation(), done=True, terminated=True,
+                                           episode=dict(EPISODE, coins=3)))[1]
+        channel.close()
 
 
 def test_settings_and_a_remote_workers_stream(service):

@@ -24,7 +24,7 @@ def make_unroll(spec, seed=0, version=0, game_overs=(1,), truncations=(4,)):
         unroll["dones"][step] = True
         unroll["truncation_values"][step] = 2.5
     unroll["episode_start"][1:] = unroll["dones"]
-    unroll["episodes"] = [{"episode_return": 12.5, "length": 40, "frames": 160, "x_progress": 0.0}
+    unroll["episodes"] = [{"return": 12.5, "length": 40, "frames": 160, "level_complete": 0.0}
                           for _ in range(int(unroll["dones"].sum()))]
     return unroll
 

@@ -24,31 +24,35 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fretro_rl/rl/proto/learner.proto\x12\x08retro_rl\"4\n\x06Tensor\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x81\x01\n\x0c\x45pisodeStats\x12\x16\n\x0e\x65pisode_return\x18\x01 \x01(\x01\x12\x0e\n\x06length\x18\x02 \x01(\x05\x12\x0e\n\x06\x66rames\x18\x03 \x01(\x03\x12\x12\n\nx_progress\x18\x04 \x01(\x02\x12\x16\n\x0elevel_complete\x18\x05 \x01(\x08\x12\r\n\x05rooms\x18\x06 \x01(\x03\"$\n\x0fSettingsRequest\x12\x11\n\tworker_id\x18\x01 \x01(\x05\"&\n\x08Settings\x12\x0c\n\x04json\x18\x01 \x01(\t\x12\x0c\n\x04stop\x18\x02 \x01(\x08\"\xe8\x01\n\x04Step\x12\x11\n\tworker_id\x18\x01 \x01(\x05\x12%\n\x0bobservation\x18\x02 \x01(\x0b\x32\x10.retro_rl.Tensor\x12\x0e\n\x06reward\x18\x03 \x01(\x02\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08\x12\x12\n\nterminated\x18\x05 \x01(\x08\x12+\n\x11\x66inal_observation\x18\x06 \x01(\x0b\x32\x10.retro_rl.Tensor\x12\'\n\x07\x65pisode\x18\x07 \x01(\x0b\x32\x16.retro_rl.EpisodeStats\x12\r\n\x05\x66irst\x18\x08 \x01(\x08\x12\x0f\n\x07\x66\x61ilure\x18\t \x01(\t\".\n\x0e\x44\x65moCheckpoint\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\x0c\"h\n\tDemoMovie\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x04pads\x18\x02 \x01(\x0b\x32\x10.retro_rl.Tensor\x12-\n\x0b\x63heckpoints\x18\x03 \x03(\x0b\x32\x18.retro_rl.DemoCheckpoint\"5\n\x0e\x44\x65monstrations\x12#\n\x06movies\x18\x01 \x03(\x0b\x32\x13.retro_rl.DemoMovie\"&\n\x06\x41\x63tion\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\x05\x12\x0c\n\x04stop\x18\x02 \x01(\x08\x32\xbe\x01\n\x07Learner\x12<\n\x0bGetSettings\x12\x19.retro_rl.SettingsRequest\x1a\x12.retro_rl.Settings\x12H\n\x11GetDemonstrations\x12\x19.retro_rl.SettingsRequest\x1a\x18.retro_rl.Demonstrations\x12+\n\x03\x41\x63t\x12\x0e.retro_rl.Step\x1a\x10.retro_rl.Action(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fretro_rl/rl/proto/learner.proto\x12\x08retro_rl\"4\n\x06Tensor\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"s\n\x07\x45pisode\x12\x35\n\nstatistics\x18\x01 \x03(\x0b\x32!.retro_rl.Episode.StatisticsEntry\x1a\x31\n\x0fStatisticsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"$\n\x0fSettingsRequest\x12\x11\n\tworker_id\x18\x01 \x01(\x05\"&\n\x08Settings\x12\x0c\n\x04json\x18\x01 \x01(\t\x12\x0c\n\x04stop\x18\x02 \x01(\x08\"\xe9\x01\n\x04Step\x12\x11\n\tworker_id\x18\x01 \x01(\x05\x12%\n\x0bobservation\x18\x02 \x01(\x0b\x32\x10.retro_rl.Tensor\x12\x0e\n\x06reward\x18\x03 \x01(\x02\x12\x0c\n\x04\x64one\x18\x04 \x01(\x08\x12\x12\n\nterminated\x18\x05 \x01(\x08\x12+\n\x11\x66inal_observation\x18\x06 \x01(\x0b\x32\x10.retro_rl.Tensor\x12\"\n\x07\x65pisode\x18\n \x01(\x0b\x32\x11.retro_rl.Episode\x12\r\n\x05\x66irst\x18\x08 \x01(\x08\x12\x0f\n\x07\x66\x61ilure\x18\t \x01(\tJ\x04\x08\x07\x10\x08\".\n\x0e\x44\x65moCheckpoint\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\r\n\x05state\x18\x02 \x01(\x0c\"h\n\tDemoMovie\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1e\n\x04pads\x18\x02 \x01(\x0b\x32\x10.retro_rl.Tensor\x12-\n\x0b\x63heckpoints\x18\x03 \x03(\x0b\x32\x18.retro_rl.DemoCheckpoint\"5\n\x0e\x44\x65monstrations\x12#\n\x06movies\x18\x01 \x03(\x0b\x32\x13.retro_rl.DemoMovie\"&\n\x06\x41\x63tion\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\x05\x12\x0c\n\x04stop\x18\x02 \x01(\x08\x32\xbe\x01\n\x07Learner\x12<\n\x0bGetSettings\x12\x19.retro_rl.SettingsRequest\x1a\x12.retro_rl.Settings\x12H\n\x11GetDemonstrations\x12\x19.retro_rl.SettingsRequest\x1a\x18.retro_rl.Demonstrations\x12+\n\x03\x41\x63t\x12\x0e.retro_rl.Step\x1a\x10.retro_rl.Action(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'retro_rl.rl.proto.learner_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EPISODE_STATISTICSENTRY']._loaded_options = None
+  _globals['_EPISODE_STATISTICSENTRY']._serialized_options = b'8\001'
   _globals['_TENSOR']._serialized_start=45
   _globals['_TENSOR']._serialized_end=97
-  _globals['_EPISODESTATS']._serialized_start=100
-  _globals['_EPISODESTATS']._serialized_end=229
-  _globals['_SETTINGSREQUEST']._serialized_start=231
-  _globals['_SETTINGSREQUEST']._serialized_end=267
-  _globals['_SETTINGS']._serialized_start=269
-  _globals['_SETTINGS']._serialized_end=307
-  _globals['_STEP']._serialized_start=310
-  _globals['_STEP']._serialized_end=542
-  _globals['_DEMOCHECKPOINT']._serialized_start=544
-  _globals['_DEMOCHECKPOINT']._serialized_end=590
-  _globals['_DEMOMOVIE']._serialized_start=592
-  _globals['_DEMOMOVIE']._serialized_end=696
-  _globals['_DEMONSTRATIONS']._serialized_start=698
-  _globals['_DEMONSTRATIONS']._serialized_end=751
-  _globals['_ACTION']._serialized_start=753
-  _globals['_ACTION']._serialized_end=791
-  _globals['_LEARNER']._serialized_start=794
-  _globals['_LEARNER']._serialized_end=984
+  _globals['_EPISODE']._serialized_start=99
+  _globals['_EPISODE']._serialized_end=214
+  _globals['_EPISODE_STATISTICSENTRY']._serialized_start=165
+  _globals['_EPISODE_STATISTICSENTRY']._serialized_end=214
+  _globals['_SETTINGSREQUEST']._serialized_start=216
+  _globals['_SETTINGSREQUEST']._serialized_end=252
+  _globals['_SETTINGS']._serialized_start=254
+  _globals['_SETTINGS']._serialized_end=292
+  _globals['_STEP']._serialized_start=295
+  _globals['_STEP']._serialized_end=528
+  _globals['_DEMOCHECKPOINT']._serialized_start=530
+  _globals['_DEMOCHECKPOINT']._serialized_end=576
+  _globals['_DEMOMOVIE']._serialized_start=578
+  _globals['_DEMOMOVIE']._serialized_end=682
+  _globals['_DEMONSTRATIONS']._serialized_start=684
+  _globals['_DEMONSTRATIONS']._serialized_end=737
+  _globals['_ACTION']._serialized_start=739
+  _globals['_ACTION']._serialized_end=777
+  _globals['_LEARNER']._serialized_start=780
+  _globals['_LEARNER']._serialized_end=970
 # @@protoc_insertion_point(module_scope)
