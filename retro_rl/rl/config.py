@@ -9,14 +9,10 @@ import dataclasses
 
 from retro_rl.envs import EnvConfig
 from retro_rl.errors import UserError
-from retro_rl.fields import check_types
+from retro_rl.fields import check_types, setting
 
 DEFAULT_BIND = "127.0.0.1:50051"
 ALGORITHMS = ("impala", "a2c", "ppo")
-
-
-def setting(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +23,8 @@ class LearnerConfig:
     algorithm: str = setting("impala", "impala: V-trace on the unrolls as they come (workers "
                                        "do not wait); a2c and ppo: synchronous and on-policy, "
                                        "each update one unroll from every worker made with "
-                                       "the current weights, GAE advantages")
+                                       "the current weights, GAE advantages",
+                                choices=ALGORITHMS)
     unroll_length: int = setting(20, "T: agent steps per unroll")
     batch_size: int = setting(8, "B: unrolls per update (impala; a2c and ppo take one from "
                                  "every worker)")

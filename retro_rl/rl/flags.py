@@ -7,12 +7,11 @@ import dataclasses
 import math
 import os
 
-from retro_rl import cli, tracking
+from retro_rl import cli, fields, tracking
 from retro_rl.envs import games
 from retro_rl.model import folders
 from retro_rl.errors import UserError
-from retro_rl.rl.config import (ALGORITHMS, DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS,
-                                LearnerConfig)
+from retro_rl.rl.config import DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS, LearnerConfig
 
 
 def learner_parser():
@@ -97,17 +96,17 @@ def learner_parser():
              "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND; ppo_atari: cleanrl's "
              "ppo_atari_lstm on the ALE, with 8 workers); flags given beside it win")
     tracking.add_flags(parser)
-    for field in dataclasses.fields(LearnerConfig):
-        # None: left out, so that parse_learner_args can tell a given flag from a default.
-        text = field.metadata["help"]
-        if field.name in FINE_TUNING_DEFAULTS:
-            text += (f" (default: {field.default} from scratch, "
-                     f"{FINE_TUNING_DEFAULTS[field.name]} from a --pretrained_model)")
-        else:
-            text += f" (default: {field.default})"
-        add(f"--{field.name}", type=type(field.default), default=None, help=text,
-            choices=ALGORITHMS if field.name == "algorithm" else None)
+    fields.add_flags(parser, LearnerConfig, describe=_learner_flag_help)
     return parser
+
+
+def _learner_flag_help(field):
+    """A LearnerConfig field's help with its defaults from scratch and from a pretrained model
+    (the flag's own default is None: parse_learner_args tells a flag given from one left out)."""
+    if field.name in FINE_TUNING_DEFAULTS:
+        return (f"{field.metadata['help']} (default: {field.default} from scratch, "
+                f"{FINE_TUNING_DEFAULTS[field.name]} from a --pretrained_model)")
+    return f"{field.metadata['help']} (default: {field.default})"
 
 
 def actor_parser():
@@ -144,8 +143,7 @@ def parse_learner_args(argv=None):
     args = _parse_own(learner_parser(), actor_parser(), argv)
     args.notes = []
     tracking.check(args.track)
-    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(LearnerConfig)
-             if getattr(args, field.name) is not None}  # a flag left out keeps a default
+    given = fields.given_settings(args, LearnerConfig)  # a flag left out keeps a default
     preset = PRESETS[args.preset] if args.preset else {}
     if args.resume:
         config = _resumed_config(args, {**preset, **given})
