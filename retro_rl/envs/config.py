@@ -11,68 +11,81 @@ from retro_rl.envs import games, gymnasium_games, wrappers
 from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM, action_names
 from retro_rl.envs.emulator import make_retro
 from retro_rl.errors import UserError
-from retro_rl.fields import check_types, from_dict
+from retro_rl.fields import check_types, from_dict, setting
 
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
     """Everything that decides what an agent sees and does; saved with every model.
 
-    game/state/scenario: stable-retro ids; state None is the game's default, scenario None is
-      "contest" for Sonic games and stable-retro's default scenario otherwise. game may also be
-      a registered Gymnasium id (e.g. "ALE/Pong-v5"; gymnasium_games.py), with no state or
-      scenario. For the ALE's Atari games the defaults marked "ALE" below are the setup the
-      published Atari results use.
-    frame_skip: emulator frames per agent step (the action is held for all of them).
-    obs_size, grayscale, frame_stack: observation is uint8 [obs_size, obs_size, C * frame_stack];
-      None is gray and 4 frames for the ALE, RGB and 1 frame otherwise.
-    reward_scale: multiplies rewards the agent sees (episode statistics stay unscaled).
-    life_loss_penalty: subtracted from the reward (before scaling) for each life lost, in the
-      game's score units; 0 is off. Episode statistics stay the game's score.
-    max_episode_steps: time limit in agent steps (None: no limit).
-    sticky_action_prob: chance per frame of repeating the previous frame's buttons; None is 0.25
-      for the ALE (its v5 environments' own setting), 0 otherwise.
-    action_set: a key of ACTION_SETS for the game's platform; None is the platform's own table
-      ("full" on the Genesis, "ale" on the Atari 2600, "native", the environment's own discrete
-      actions, for a Gymnasium id), and is resolved when the config is made.
-    allow_backtracking: Sonic only; None means on for Sonic games.
-    max_pool: the observation is the maximum of each step's last two screens (the Atari's
-      flicker); None is on for Atari 2600 games and the ALE.
-    level_end: end an episode where the level is beaten (games.LEVEL_COMPLETE); False plays on
-      (Airstriker then shows its title screen until a time limit or the stall guard).
-    stall_steps: cut an episode off after this many agent steps of an unchanged observation;
-      None is the game's default (games.STALL_STEPS: 150 on Airstriker, else off), 0 is off.
-    noop_max: Gymnasium ids: each reset plays 1 to noop_max frames of no-op (action 0) first;
-      None is 30 for the ALE, 0 (off) otherwise.
-    fire_reset: Gymnasium ids: press FIRE for one step after every reset (and, with
-      life_loss_ends_episode, after a life lost); None is on where the game's action 1 is FIRE.
-    life_loss_ends_episode: a life lost ends the episode (terminated) while the game plays on;
-      for training: reinforcement learning's default for the ALE, evaluation turns it off.
-      Episode statistics stay whole games.
-    clip_rewards: rewards the agent sees are their sign (-1, 0, 1), before reward_scale;
-      reinforcement learning's default for the ALE. Episode statistics stay the game's score.
+    Each field's help is its command-line flag's (the learner takes every one). A None default
+    is resolved when the config is made or the environment built, as the help says; for the
+    ALE's Atari games (game a Gymnasium id such as "ALE/Pong-v5") those are the setup the
+    published Atari results use. `model` marks the settings a model is made for (its game, its
+    observations, its actions): a pretrained model keeps its own.
     """
 
-    game: str = games.DEFAULT_GAME
-    state: str | None = None
-    scenario: str | None = None
-    frame_skip: int = 4
-    obs_size: int = 84
-    grayscale: bool | None = None
-    frame_stack: int | None = None
-    reward_scale: float = 1.0
-    life_loss_penalty: float = 0.0
-    max_episode_steps: int | None = None
-    sticky_action_prob: float | None = None
-    action_set: str | None = None
-    allow_backtracking: bool | None = None
-    stall_steps: int | None = None
-    level_end: bool = True
-    max_pool: bool | None = None
-    noop_max: int | None = None
-    fire_reset: bool | None = None
-    life_loss_ends_episode: bool = False
-    clip_rewards: bool = False
+    game: str = setting(games.DEFAULT_GAME, "stable-retro game id, or a registered Gymnasium "
+                                            "id such as ALE/Pong-v5", model=True)
+    state: str | None = setting(None, "start state (default: the game's own; a Gymnasium id "
+                                      "has none)")
+    scenario: str | None = setting(None, "stable-retro scenario, where the reward and the "
+                                         "game over are read (default: contest for Sonic "
+                                         "games, else the game's own)")
+    frame_skip: int = setting(4, "emulator frames per agent step (the action is held for all "
+                                 "of them)")
+    obs_size: int = setting(84, "observations are obs_size x obs_size pixels", model=True)
+    grayscale: bool | None = setting(None, "one grey channel per observation instead of RGB "
+                                           "(default: gray on the ALE's Atari games, else RGB)",
+                                     model=True)
+    frame_stack: int | None = setting(None, "observations stack this many last frames "
+                                            "(default: 4 on the ALE's Atari games, else 1)",
+                                      model=True)
+    reward_scale: float = setting(1.0, "multiplies the rewards the agent sees; episode "
+                                       "statistics stay unscaled")
+    life_loss_penalty: float = setting(0.0, "subtracted from the reward (before the scaling) "
+                                            "for each life lost, in game-score units; 0 is "
+                                            "off. Episode statistics stay the game's score")
+    max_episode_steps: int | None = setting(None, "time limit of an episode in agent steps "
+                                                  "(default: none); an episode cut off is "
+                                                  "truncated, not a game over")
+    sticky_action_prob: float | None = setting(None, "chance per frame of repeating the "
+                                                     "previous frame's buttons (default: 0.25, "
+                                                     "the v5 environments' own, on the ALE's "
+                                                     "Atari games, else 0)")
+    action_set: str | None = setting(
+        None, "action table the agent chooses from and demonstrated buttons are projected "
+              "onto (default: the platform's own: full on the Genesis, ale on the Atari 2600, "
+              f"{gymnasium_games.NATIVE}, the environment's own discrete actions, for a "
+              "Gymnasium id)", choices=(*sorted(ACTION_SETS), gymnasium_games.NATIVE),
+        model=True)
+    allow_backtracking: bool | None = setting(None, "Sonic only: reward only new ground, so "
+                                                    "going back to explore costs nothing "
+                                                    "(default: on)")
+    stall_steps: int | None = setting(None, "cut an episode off, truncated, after this many "
+                                            "agent steps whose observations show no more than "
+                                            "two images (a still or blinking screen); 0 is off "
+                                            "(default: the game's, 150 on Airstriker, else "
+                                            "off)")
+    level_end: bool = setting(True, "end an episode where the level is beaten; off plays on "
+                                    "(Airstriker then shows its title screen until a time "
+                                    "limit or the stall guard)")
+    max_pool: bool | None = setting(None, "the observation is the maximum of each step's last "
+                                          "two screens, for the Atari's flicker (default: on "
+                                          "for Atari 2600 games and the ALE)")
+    noop_max: int | None = setting(None, "Gymnasium ids: each reset plays 1 to noop_max "
+                                         "frames of no-op (action 0) first (default: 30 on "
+                                         "the ALE, else 0: off)")
+    fire_reset: bool | None = setting(None, "Gymnasium ids: press FIRE for one step after "
+                                            "every reset, and with life_loss_ends_episode "
+                                            "after a life lost (default: on where the game's "
+                                            "action 1 is FIRE)")
+    life_loss_ends_episode: bool = setting(False, "a life lost ends the episode (terminated) "
+                                                  "while the game plays on, for training; "
+                                                  "episode statistics stay whole games")
+    clip_rewards: bool = setting(False, "the rewards the agent sees are their sign (-1, 0, "
+                                        "1), before the scaling; episode statistics stay the "
+                                        "game's score")
 
     def __post_init__(self):
         check_types(self)
