@@ -170,7 +170,7 @@ class EnvConfig:
         return self.replace(**games.training_defaults(self.game))
 
     def make(self, record_path: str | None = None) -> gym.Env:
-        return make_env(record_path=record_path, **self.to_dict())
+        return make_env(self, record_path=record_path)
 
 
 def add_observation_flags(parser):
@@ -189,38 +189,24 @@ def add_observation_flags(parser):
                              "Genesis, ale on the Atari 2600)")
 
 
-def make_env(
-    game: str = games.DEFAULT_GAME,
-    state: str | None = None,
-    scenario: str | None = None,
-    frame_skip: int = 4,
-    obs_size: int = 84,
-    grayscale: bool | None = None,
-    frame_stack: int | None = None,
-    reward_scale: float = 1.0,
-    life_loss_penalty: float = 0.0,
-    max_episode_steps: int | None = None,
-    sticky_action_prob: float | None = None,
-    action_set: str | None = None,
-    allow_backtracking: bool | None = None,
-    stall_steps: int | None = None,
-    level_end: bool = True,
-    max_pool: bool | None = None,
-    noop_max: int | None = None,
-    fire_reset: bool | None = None,
-    life_loss_ends_episode: bool = False,
-    clip_rewards: bool = False,
-    record_path: str | None = None,
-) -> gym.Env:
-    """A gymnasium environment: Discrete actions over `action_set`, uint8 observations.
+def make_env(config: EnvConfig | None = None, *, record_path: str | None = None,
+             **settings: Any) -> gym.Env:
+    """A gymnasium environment: Discrete actions over `config.action_set`, uint8 observations.
 
-    Arguments are those of EnvConfig. `record_path`, a directory, records every episode as a .bk2
-    movie there (stable-retro's own recording, so the movie replays exactly).
+    `settings`, EnvConfig's fields by name, stand for `config` (make_env(game="ALE/Pong-v5")
+    is make_env(EnvConfig(game="ALE/Pong-v5")): how gymnasium.make passes them); give one or
+    the other. `record_path`, a directory, records every episode as a .bk2 movie there
+    (stable-retro's own recording, so the movie replays exactly).
     Raises UserError for an unknown game or state, or a ROM that is not imported.
     """
-    settings = dict(locals())
-    del settings["record_path"]
-    config = EnvConfig(**settings)
+    if config is None:
+        config = EnvConfig(**settings)
+    elif not isinstance(config, EnvConfig):
+        raise TypeError(f"make_env takes an EnvConfig or its settings by name (game=...), not "
+                        f"{config!r}")
+    elif settings:
+        raise TypeError(f"make_env takes an EnvConfig or its settings, not both ({config!r} "
+                        f"and {sorted(settings)})")
     game = games.resolve_game(config.game)
     if gymnasium_games.is_gymnasium_id(game):
         if record_path is not None:
@@ -232,8 +218,7 @@ def make_env(
         env = wrappers.Preprocess(env, config.obs_size, config.grayscale)
         return _add_episode_wrappers(env, config, game)
     sonic = games.is_sonic(game)
-    if scenario is None and sonic:
-        scenario = "contest"
+    scenario = "contest" if config.scenario is None and sonic else config.scenario
     env = make_retro(game, config.state, scenario)
     if record_path is not None:
         env = wrappers.RecordEpisodes(env, record_path)
