@@ -7,6 +7,7 @@ a setting added later is one field."""
 import argparse
 import dataclasses
 import typing
+from typing import Any, Self
 
 from retro_rl.errors import UserError
 
@@ -38,13 +39,23 @@ def check_types(instance):
         raise UserError("; ".join(problems))
 
 
-def from_dict(cls, values, what):
-    """cls(**values) of a settings dataclass; UserError naming the keys it has no field for
-    (`what`: which settings, for the message)."""
-    unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
-    if unknown:
-        raise UserError(f"unknown {what} settings {sorted(unknown)}")
-    return cls(**values)
+class Settings:
+    """Base of the settings dataclasses: a value of the wrong type fails when one is made (a
+    subclass's own __post_init__ calls this one first), and from_dict reads one from a dict (a
+    saved model's, a message's), naming the keys it has no field for. SETTINGS_NAME says which
+    settings in that message."""
+
+    SETTINGS_NAME = "the"
+
+    def __post_init__(self) -> None:
+        check_types(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
+        if unknown:
+            raise UserError(f"unknown {cls.SETTINGS_NAME} settings {sorted(unknown)}")
+        return cls(**values)
 
 
 def setting(default, help, **metadata):
@@ -68,6 +79,9 @@ def add_flags(parser, cls, describe=None):
     (default: the field's help). Every flag's default is None, so that given_settings tells a
     flag given from one left out: the help says what leaving it out means."""
     for field in dataclasses.fields(cls):
+        if "help" not in field.metadata:
+            raise TypeError(f"{cls.__name__}.{field.name} has no help for its flag: make it with "
+                            "fields.setting(default, help)")
         kind = value_type(field)
         options = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
         if "choices" in field.metadata:

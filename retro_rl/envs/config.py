@@ -11,11 +11,11 @@ from retro_rl.envs import games, gymnasium_games, wrappers
 from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM, action_names
 from retro_rl.envs.emulator import make_retro
 from retro_rl.errors import UserError
-from retro_rl.fields import check_types, from_dict, setting
+from retro_rl.fields import Settings, setting
 
 
 @dataclasses.dataclass(frozen=True)
-class EnvConfig:
+class EnvConfig(Settings):
     """Everything that decides what an agent sees and does; saved with every model.
 
     Each field's help is its command-line flag's (the learner takes every one). A None default
@@ -24,6 +24,8 @@ class EnvConfig:
     published Atari results use. `model` marks the settings a model is made for (its game, its
     observations, its actions): a pretrained model keeps its own.
     """
+
+    SETTINGS_NAME = "environment"
 
     game: str = setting(games.DEFAULT_GAME, "stable-retro game id, or a registered Gymnasium "
                                             "id such as ALE/Pong-v5", model=True)
@@ -88,7 +90,7 @@ class EnvConfig:
                                         "game's score")
 
     def __post_init__(self):
-        check_types(self)
+        super().__post_init__()
         ale = gymnasium_games.is_ale(self.game)
         for name, for_ale, otherwise in (("grayscale", True, False), ("frame_stack", 4, 1),
                                          ("sticky_action_prob", 0.25, 0.0),
@@ -156,10 +158,6 @@ class EnvConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "EnvConfig":
-        return from_dict(cls, values, "environment")
 
     def replace(self, **changes: Any) -> "EnvConfig":
         return dataclasses.replace(self, **changes)
