@@ -33,7 +33,7 @@ def raw_frames_per_second(game, frames, rng):
 
 
 def wrapped_frames_per_second(game, frames, rng):
-    env = make_env(game)
+    env = make_env(game=game)
     env.reset(seed=0)
     actions = rng.integers(0, env.action_space.n, size=frames // 4)
     emulated = 0

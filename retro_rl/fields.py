@@ -1,9 +1,13 @@
-"""Type checks for the settings dataclasses (EnvConfig, NetworkConfig, LearnerConfig): a value
-read from a file or a message ("4" where 4 belongs) fails where it is read, naming the setting,
-instead of deep inside the emulator or TensorFlow."""
+"""What the settings dataclasses (EnvConfig, NetworkConfig, LearnerConfig) share: type checks,
+so that a value read from a file or a message ("4" where 4 belongs) fails where it is read,
+naming the setting, instead of deep inside the emulator or TensorFlow; reading one from a dict;
+and their command-line flags, made from the fields (`setting` carries each one's help), so that
+a setting added later is one field."""
 
+import argparse
 import dataclasses
 import typing
+from typing import Any, Self
 
 from retro_rl.errors import UserError
 
@@ -35,10 +39,58 @@ def check_types(instance):
         raise UserError("; ".join(problems))
 
 
-def from_dict(cls, values, what):
-    """cls(**values) of a settings dataclass; UserError naming the keys it has no field for
-    (`what`: which settings, for the message)."""
-    unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
-    if unknown:
-        raise UserError(f"unknown {what} settings {sorted(unknown)}")
-    return cls(**values)
+class Settings:
+    """Base of the settings dataclasses: a value of the wrong type fails when one is made (a
+    subclass's own __post_init__ calls this one first), and from_dict reads one from a dict (a
+    saved model's, a message's), naming the keys it has no field for. SETTINGS_NAME says which
+    settings in that message."""
+
+    SETTINGS_NAME = "the"
+
+    def __post_init__(self) -> None:
+        check_types(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
+        if unknown:
+            raise UserError(f"unknown {cls.SETTINGS_NAME} settings {sorted(unknown)}")
+        return cls(**values)
+
+
+def setting(default, help, **metadata):
+    """A settings dataclass field whose `help` is its command-line flag's (add_flags). Further
+    metadata: `choices` (the flag's), and what else a program wants to know of the field."""
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
+def value_type(field):
+    """The type a field's values have: int for `int | None`."""
+    kinds = [kind for kind in typing.get_args(field.type) or (field.type,)
+             if kind is not type(None)]
+    if len(kinds) != 1:
+        raise TypeError(f"{field.name}: a flag needs one type, not {field.type}")
+    return kinds[0]
+
+
+def add_flags(parser, cls, describe=None):
+    """A --<name> flag for every field of the settings dataclass `cls`, of the field's type (a
+    bool field takes --<name> and --no-<name>) and `choices`, whose help is `describe(field)`
+    (default: the field's help). Every flag's default is None, so that given_settings tells a
+    flag given from one left out: the help says what leaving it out means."""
+    for field in dataclasses.fields(cls):
+        if "help" not in field.metadata:
+            raise TypeError(f"{cls.__name__}.{field.name} has no help for its flag: make it with "
+                            "fields.setting(default, help)")
+        kind = value_type(field)
+        options = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
+        if "choices" in field.metadata:
+            options["choices"] = field.metadata["choices"]
+        parser.add_argument(f"--{field.name}", default=None, **options,
+                            help=describe(field) if describe else field.metadata["help"])
+
+
+def given_settings(args, cls):
+    """{name: value} of the fields of `cls` whose add_flags flag was given in `args`."""
+    return {field.name: getattr(args, field.name) for field in dataclasses.fields(cls)
+            if getattr(args, field.name) is not None}

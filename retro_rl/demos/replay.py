@@ -67,7 +67,7 @@ def _retro_env(game, settings):
     """The raw RetroEnv under a `make_env` with these settings (same scenario, same reward)."""
     if game not in _EMULATOR:
         close_emulator()
-        _EMULATOR[game] = make_env(game, **settings)
+        _EMULATOR[game] = make_env(game=game, **settings)
     return _EMULATOR[game].unwrapped
 
 

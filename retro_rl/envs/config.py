@@ -11,71 +11,86 @@ from retro_rl.envs import games, gymnasium_games, wrappers
 from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM, action_names
 from retro_rl.envs.emulator import make_retro
 from retro_rl.errors import UserError
-from retro_rl.fields import check_types, from_dict
+from retro_rl.fields import Settings, setting
 
 
 @dataclasses.dataclass(frozen=True)
-class EnvConfig:
+class EnvConfig(Settings):
     """Everything that decides what an agent sees and does; saved with every model.
 
-    game/state/scenario: stable-retro ids; state None is the game's default, scenario None is
-      "contest" for Sonic games and stable-retro's default scenario otherwise. game may also be
-      a registered Gymnasium id (e.g. "ALE/Pong-v5"; gymnasium_games.py), with no state or
-      scenario. For the ALE's Atari games the defaults marked "ALE" below are the setup the
-      published Atari results use.
-    frame_skip: emulator frames per agent step (the action is held for all of them).
-    obs_size, grayscale, frame_stack: observation is uint8 [obs_size, obs_size, C * frame_stack];
-      None is gray and 4 frames for the ALE, RGB and 1 frame otherwise.
-    reward_scale: multiplies rewards the agent sees (episode statistics stay unscaled).
-    life_loss_penalty: subtracted from the reward (before scaling) for each life lost, in the
-      game's score units; 0 is off. Episode statistics stay the game's score.
-    max_episode_steps: time limit in agent steps (None: no limit).
-    sticky_action_prob: chance per frame of repeating the previous frame's buttons; None is 0.25
-      for the ALE (its v5 environments' own setting), 0 otherwise.
-    action_set: a key of ACTION_SETS for the game's platform; None is the platform's own table
-      ("full" on the Genesis, "ale" on the Atari 2600, "native", the environment's own discrete
-      actions, for a Gymnasium id), and is resolved when the config is made.
-    allow_backtracking: Sonic only; None means on for Sonic games.
-    max_pool: the observation is the maximum of each step's last two screens (the Atari's
-      flicker); None is on for Atari 2600 games and the ALE.
-    level_end: end an episode where the level is beaten (games.LEVEL_COMPLETE); False plays on
-      (Airstriker then shows its title screen until a time limit or the stall guard).
-    stall_steps: cut an episode off after this many agent steps of an unchanged observation;
-      None is the game's default (games.STALL_STEPS: 150 on Airstriker, else off), 0 is off.
-    noop_max: Gymnasium ids: each reset plays 1 to noop_max frames of no-op (action 0) first;
-      None is 30 for the ALE, 0 (off) otherwise.
-    fire_reset: Gymnasium ids: press FIRE for one step after every reset (and, with
-      life_loss_ends_episode, after a life lost); None is on where the game's action 1 is FIRE.
-    life_loss_ends_episode: a life lost ends the episode (terminated) while the game plays on;
-      for training: reinforcement learning's default for the ALE, evaluation turns it off.
-      Episode statistics stay whole games.
-    clip_rewards: rewards the agent sees are their sign (-1, 0, 1), before reward_scale;
-      reinforcement learning's default for the ALE. Episode statistics stay the game's score.
+    Each field's help is its command-line flag's (the learner takes every one). A None default
+    is resolved when the config is made or the environment built, as the help says; for the
+    ALE's Atari games (game a Gymnasium id such as "ALE/Pong-v5") those are the setup the
+    published Atari results use. `model` marks the settings a model is made for (its game, its
+    observations, its actions): a pretrained model keeps its own.
     """
 
-    game: str = games.DEFAULT_GAME
-    state: str | None = None
-    scenario: str | None = None
-    frame_skip: int = 4
-    obs_size: int = 84
-    grayscale: bool | None = None
-    frame_stack: int | None = None
-    reward_scale: float = 1.0
-    life_loss_penalty: float = 0.0
-    max_episode_steps: int | None = None
-    sticky_action_prob: float | None = None
-    action_set: str | None = None
-    allow_backtracking: bool | None = None
-    stall_steps: int | None = None
-    level_end: bool = True
-    max_pool: bool | None = None
-    noop_max: int | None = None
-    fire_reset: bool | None = None
-    life_loss_ends_episode: bool = False
-    clip_rewards: bool = False
+    SETTINGS_NAME = "environment"
+
+    game: str = setting(games.DEFAULT_GAME, "stable-retro game id, or a registered Gymnasium "
+                                            "id such as ALE/Pong-v5", model=True)
+    state: str | None = setting(None, "start state (default: the game's own; a Gymnasium id "
+                                      "has none)")
+    scenario: str | None = setting(None, "stable-retro scenario, where the reward and the "
+                                         "game over are read (default: contest for Sonic "
+                                         "games, else the game's own)")
+    frame_skip: int = setting(4, "emulator frames per agent step (the action is held for all "
+                                 "of them)")
+    obs_size: int = setting(84, "observations are obs_size x obs_size pixels", model=True)
+    grayscale: bool | None = setting(None, "one grey channel per observation instead of RGB "
+                                           "(default: gray on the ALE's Atari games, else RGB)",
+                                     model=True)
+    frame_stack: int | None = setting(None, "observations stack this many last frames "
+                                            "(default: 4 on the ALE's Atari games, else 1)",
+                                      model=True)
+    reward_scale: float = setting(1.0, "multiplies the rewards the agent sees; episode "
+                                       "statistics stay unscaled")
+    life_loss_penalty: float = setting(0.0, "subtracted from the reward (before the scaling) "
+                                            "for each life lost, in game-score units; 0 is "
+                                            "off. Episode statistics stay the game's score")
+    max_episode_steps: int | None = setting(None, "time limit of an episode in agent steps "
+                                                  "(default: none); an episode cut off is "
+                                                  "truncated, not a game over")
+    sticky_action_prob: float | None = setting(None, "chance per frame of repeating the "
+                                                     "previous frame's buttons (default: 0.25, "
+                                                     "the v5 environments' own, on the ALE's "
+                                                     "Atari games, else 0)")
+    action_set: str | None = setting(
+        None, "action table the agent chooses from and demonstrated buttons are projected "
+              "onto (default: the platform's own: full on the Genesis, ale on the Atari 2600, "
+              f"{gymnasium_games.NATIVE}, the environment's own discrete actions, for a "
+              "Gymnasium id)", choices=(*sorted(ACTION_SETS), gymnasium_games.NATIVE),
+        model=True)
+    allow_backtracking: bool | None = setting(None, "Sonic only: reward only new ground, so "
+                                                    "going back to explore costs nothing "
+                                                    "(default: on)")
+    stall_steps: int | None = setting(None, "cut an episode off, truncated, after this many "
+                                            "agent steps whose observations show no more than "
+                                            "two images (a still or blinking screen); 0 is off "
+                                            "(default: the game's, 150 on Airstriker, else "
+                                            "off)")
+    level_end: bool = setting(True, "end an episode where the level is beaten; off plays on "
+                                    "(Airstriker then shows its title screen until a time "
+                                    "limit or the stall guard)")
+    max_pool: bool | None = setting(None, "the observation is the maximum of each step's last "
+                                          "two screens, for the Atari's flicker (default: on "
+                                          "for Atari 2600 games and the ALE)")
+    noop_max: int | None = setting(None, "Gymnasium ids: each reset plays 1 to noop_max "
+                                         "frames of no-op (action 0) first (default: 30 on "
+                                         "the ALE, else 0: off)")
+    fire_reset: bool | None = setting(None, "Gymnasium ids: press FIRE for one step after "
+                                            "every reset, and with life_loss_ends_episode "
+                                            "after a life lost (default: on where the game's "
+                                            "action 1 is FIRE)")
+    life_loss_ends_episode: bool = setting(False, "a life lost ends the episode (terminated) "
+                                                  "while the game plays on, for training; "
+                                                  "episode statistics stay whole games")
+    clip_rewards: bool = setting(False, "the rewards the agent sees are their sign (-1, 0, "
+                                        "1), before the scaling; episode statistics stay the "
+                                        "game's score")
 
     def __post_init__(self):
-        check_types(self)
+        super().__post_init__()
         ale = gymnasium_games.is_ale(self.game)
         for name, for_ale, otherwise in (("grayscale", True, False), ("frame_stack", 4, 1),
                                          ("sticky_action_prob", 0.25, 0.0),
@@ -144,10 +159,6 @@ class EnvConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "EnvConfig":
-        return from_dict(cls, values, "environment")
-
     def replace(self, **changes: Any) -> "EnvConfig":
         return dataclasses.replace(self, **changes)
 
@@ -157,7 +168,7 @@ class EnvConfig:
         return self.replace(**games.training_defaults(self.game))
 
     def make(self, record_path: str | None = None) -> gym.Env:
-        return make_env(record_path=record_path, **self.to_dict())
+        return make_env(self, record_path=record_path)
 
 
 def add_observation_flags(parser):
@@ -176,38 +187,24 @@ def add_observation_flags(parser):
                              "Genesis, ale on the Atari 2600)")
 
 
-def make_env(
-    game: str = games.DEFAULT_GAME,
-    state: str | None = None,
-    scenario: str | None = None,
-    frame_skip: int = 4,
-    obs_size: int = 84,
-    grayscale: bool | None = None,
-    frame_stack: int | None = None,
-    reward_scale: float = 1.0,
-    life_loss_penalty: float = 0.0,
-    max_episode_steps: int | None = None,
-    sticky_action_prob: float | None = None,
-    action_set: str | None = None,
-    allow_backtracking: bool | None = None,
-    stall_steps: int | None = None,
-    level_end: bool = True,
-    max_pool: bool | None = None,
-    noop_max: int | None = None,
-    fire_reset: bool | None = None,
-    life_loss_ends_episode: bool = False,
-    clip_rewards: bool = False,
-    record_path: str | None = None,
-) -> gym.Env:
-    """A gymnasium environment: Discrete actions over `action_set`, uint8 observations.
+def make_env(config: EnvConfig | None = None, *, record_path: str | None = None,
+             **settings: Any) -> gym.Env:
+    """A gymnasium environment: Discrete actions over `config.action_set`, uint8 observations.
 
-    Arguments are those of EnvConfig. `record_path`, a directory, records every episode as a .bk2
-    movie there (stable-retro's own recording, so the movie replays exactly).
+    `settings`, EnvConfig's fields by name, stand for `config` (make_env(game="ALE/Pong-v5")
+    is make_env(EnvConfig(game="ALE/Pong-v5")): how gymnasium.make passes them); give one or
+    the other. `record_path`, a directory, records every episode as a .bk2 movie there
+    (stable-retro's own recording, so the movie replays exactly).
     Raises UserError for an unknown game or state, or a ROM that is not imported.
     """
-    settings = dict(locals())
-    del settings["record_path"]
-    config = EnvConfig(**settings)
+    if config is None:
+        config = EnvConfig(**settings)
+    elif not isinstance(config, EnvConfig):
+        raise TypeError(f"make_env takes an EnvConfig or its settings by name (game=...), not "
+                        f"{config!r}")
+    elif settings:
+        raise TypeError(f"make_env takes an EnvConfig or its settings, not both ({config!r} "
+                        f"and {sorted(settings)})")
     game = games.resolve_game(config.game)
     if gymnasium_games.is_gymnasium_id(game):
         if record_path is not None:
@@ -219,8 +216,7 @@ def make_env(
         env = wrappers.Preprocess(env, config.obs_size, config.grayscale)
         return _add_episode_wrappers(env, config, game)
     sonic = games.is_sonic(game)
-    if scenario is None and sonic:
-        scenario = "contest"
+    scenario = "contest" if config.scenario is None and sonic else config.scenario
     env = make_retro(game, config.state, scenario)
     if record_path is not None:
         env = wrappers.RecordEpisodes(env, record_path)

@@ -48,7 +48,7 @@ def register_games():
 
 
 def make_registered(game, render_mode=None, **settings):
-    """make_env(game, **settings); render_mode "rgb_array" makes render() return the full
+    """make_env(game=game, **settings); render_mode "rgb_array" makes render() return the full
     screen of the last step (the human mode's window is the commands' own, --render)."""
     if render_mode not in (None, "rgb_array"):
         raise UserError(f"render_mode {render_mode!r}: these environments render rgb_array only")

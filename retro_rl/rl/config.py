@@ -9,25 +9,24 @@ import dataclasses
 
 from retro_rl.envs import EnvConfig
 from retro_rl.errors import UserError
-from retro_rl.fields import check_types
+from retro_rl.fields import Settings, setting
 
 DEFAULT_BIND = "127.0.0.1:50051"
 ALGORITHMS = ("impala", "a2c", "ppo")
 
 
-def setting(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass(frozen=True)
-class LearnerConfig:
+class LearnerConfig(Settings):
     """What the update does (each field's help is its command-line flag's). Losses are means
     over the T x B steps of a batch, so the learning rate does not depend on T or B."""
+
+    SETTINGS_NAME = "learner"
 
     algorithm: str = setting("impala", "impala: V-trace on the unrolls as they come (workers "
                                        "do not wait); a2c and ppo: synchronous and on-policy, "
                                        "each update one unroll from every worker made with "
-                                       "the current weights, GAE advantages")
+                                       "the current weights, GAE advantages",
+                                choices=ALGORITHMS)
     unroll_length: int = setting(20, "T: agent steps per unroll")
     batch_size: int = setting(8, "B: unrolls per update (impala; a2c and ppo take one from "
                                  "every worker)")
@@ -85,7 +84,7 @@ class LearnerConfig:
     eval_episodes: int = setting(5, "episodes per evaluation (--eval_every)")
 
     def __post_init__(self):
-        check_types(self)
+        super().__post_init__()
         problems = [f"{name} must be at least 1 (got {getattr(self, name)})"
                     for name in ("unroll_length", "batch_size", "total_frames", "save_every",
                                  "ppo_epochs", "num_minibatches", "eval_episodes")

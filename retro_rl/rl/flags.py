@@ -2,17 +2,15 @@
 imports the other. The launcher hands every flag to both: each program ignores the other's, and
 a flag neither knows is an error."""
 
-import argparse
 import dataclasses
 import math
 import os
 
-from retro_rl import cli, tracking
-from retro_rl.envs import games
+from retro_rl import cli, fields, tracking
+from retro_rl.envs import EnvConfig, games
 from retro_rl.model import folders
 from retro_rl.errors import UserError
-from retro_rl.rl.config import (ALGORITHMS, DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS,
-                                LearnerConfig)
+from retro_rl.rl.config import DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS, LearnerConfig
 
 
 def learner_parser():
@@ -28,43 +26,7 @@ def learner_parser():
              "its saved learner settings and pretrained model; a flag given changes a setting "
              "(the learner lists every change), another algorithm, RND on or off, or other "
              "observations are refused")
-    add("--game", default=None,
-        help="stable-retro game id, or a registered Gymnasium id such as ALE/Pong-v5 "
-             f"(default: the pretrained model's, else {games.DEFAULT_GAME})")
-    add("--state", default=None,
-        help="start state(s): one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every "
-             "state of other games); actors sample one per episode. Default: the model's")
-    add("--grayscale", action="store_true",
-        help="from scratch: one grey channel per observation instead of RGB (a model keeps "
-             "its own; the ALE's Atari games are gray anyway)")
-    add("--frame_stack", type=int, default=None,
-        help="from scratch: observations stack this many last frames (default 1, 4 on the "
-             "ALE's Atari games; a model keeps its own)")
-    add("--sticky_action_prob", type=float, default=None,
-        help="chance per frame of repeating the previous frame's buttons, 0.25 the ALE's "
-             "recommendation for Atari games; saved with the model (default: a model's own, "
-             "else 0.25 on the ALE's Atari games, 0 elsewhere)")
-    add("--reward_scale", type=float, default=None,
-        help="multiplies the rewards trained on, saved with the model (default: an RL model's "
-             "own, else the game's training default: 0.05 on Airstriker, where a hit scores "
-             "20, 1.0 elsewhere). Reported episode returns stay unscaled")
-    add("--life_loss_penalty", type=float, default=None,
-        help="subtracted from the reward for each life lost, in game-score units before "
-             "--reward_scale, saved with the model (default: an RL model's own, else the "
-             "game's training default: 200 on Airstriker, 0 elsewhere). Reported episode "
-             "returns stay the game's score")
-    add("--max_episode_steps", type=int, default=None,
-        help="time limit of the actors' episodes in agent steps, saved with the model "
-             "(default: an RL model's own, else the game's training default: 4500 on "
-             "Airstriker, none elsewhere); 0 is no limit. An episode cut off bootstraps from "
-             "its value, so the limit is not a game over")
-    add("--stall_steps", type=int, default=None,
-        help="cut off an episode whose screen shows no more than two images for this many "
-             "agent steps, saved with the model (default: the game's, 150 on Airstriker, else "
-             "off; 0 is off)")
-    add("--level_end", action=argparse.BooleanOptionalAction, default=None,
-        help="end the workers' episodes where the level is beaten, saved with the model "
-             "(default: on, or an RL model's own); --no-level_end plays on past it")
+    fields.add_flags(parser, EnvConfig, describe=_env_flag_help)
     add("--demo_starts", default=None,
         help="demonstrations to start episodes along: .bk2 movies, folders of them, or a parsed "
              "dataset (its movies); workers start --demo_start_fraction of their episodes from "
@@ -97,17 +59,50 @@ def learner_parser():
              "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND; ppo_atari: cleanrl's "
              "ppo_atari_lstm on the ALE, with 8 workers); flags given beside it win")
     tracking.add_flags(parser)
-    for field in dataclasses.fields(LearnerConfig):
-        # None: left out, so that parse_learner_args can tell a given flag from a default.
-        text = field.metadata["help"]
-        if field.name in FINE_TUNING_DEFAULTS:
-            text += (f" (default: {field.default} from scratch, "
-                     f"{FINE_TUNING_DEFAULTS[field.name]} from a --pretrained_model)")
-        else:
-            text += f" (default: {field.default})"
-        add(f"--{field.name}", type=type(field.default), default=None, help=text,
-            choices=ALGORITHMS if field.name == "algorithm" else None)
+    fields.add_flags(parser, LearnerConfig, describe=_learner_flag_help)
     return parser
+
+
+# What the learner makes of an environment flag beyond its EnvConfig field (start.load_start).
+_ENV_FLAG_NOTES = {
+    "state": "one, a comma-separated list or 'all' (the 18 Sonic 2 acts; every state of other "
+             "games); actors sample one per episode",
+    "max_episode_steps": "0 is no limit",
+}
+
+
+def _env_flag_help(field):
+    """An EnvConfig field's help, with where the learner takes the setting from when the flag
+    is left out: a model's settings, the game's training defaults, EnvConfig's defaults."""
+    text = field.metadata["help"]
+    if field.default is not None:
+        text += f" (default: {_shown(field.default)})"
+    if field.name in _ENV_FLAG_NOTES:
+        text += f"; {_ENV_FLAG_NOTES[field.name]}"
+    if field.metadata.get("model"):
+        return f"from scratch: {text}; a pretrained model keeps its own"
+    trained = [f"{_shown(values[field.name])} for {game}"
+               for game, values in games.TRAINING_DEFAULTS.items() if field.name in values]
+    if field.name in games.ALE_TRAINING_DEFAULTS:
+        trained.append(f"{_shown(games.ALE_TRAINING_DEFAULTS[field.name])} for the ALE's "
+                       "Atari games")
+    if trained:
+        return (f"{text}; left out: an RL model's own, else the game's training default where "
+                f"it has one ({', '.join(trained)}); saved with the model")
+    return f"{text}; left out: a pretrained model's own; saved with the model"
+
+
+def _shown(value):
+    return ("on" if value else "off") if isinstance(value, bool) else value
+
+
+def _learner_flag_help(field):
+    """A LearnerConfig field's help with its defaults from scratch and from a pretrained model
+    (the flag's own default is None: parse_learner_args tells a flag given from one left out)."""
+    if field.name in FINE_TUNING_DEFAULTS:
+        return (f"{field.metadata['help']} (default: {field.default} from scratch, "
+                f"{FINE_TUNING_DEFAULTS[field.name]} from a --pretrained_model)")
+    return f"{field.metadata['help']} (default: {field.default})"
 
 
 def actor_parser():
@@ -144,8 +139,7 @@ def parse_learner_args(argv=None):
     args = _parse_own(learner_parser(), actor_parser(), argv)
     args.notes = []
     tracking.check(args.track)
-    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(LearnerConfig)
-             if getattr(args, field.name) is not None}  # a flag left out keeps a default
+    given = fields.given_settings(args, LearnerConfig)  # a flag left out keeps a default
     preset = PRESETS[args.preset] if args.preset else {}
     if args.resume:
         config = _resumed_config(args, {**preset, **given})

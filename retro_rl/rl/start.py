@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-from retro_rl import fileio
+from retro_rl import fields, fileio
 from retro_rl.envs import EnvConfig, games
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
@@ -22,10 +22,20 @@ from retro_rl.model.network import create_network, with_intrinsic_head
 log = logging.getLogger("learner")
 
 
-def observation_flags(args):
-    """The observation settings given on the command line, for a network made from scratch."""
-    given = {"grayscale": args.grayscale or None, "frame_stack": args.frame_stack}
-    return {name: value for name, value in given.items() if value is not None}
+def env_flags(args):
+    """(model, run): the EnvConfig settings given on the command line, those a model is made
+    for (its game, observations, actions: for a network from scratch) and the others (over
+    whatever the run starts from). --state is left out (it names the run's start states) and
+    --max_episode_steps 0 is no limit."""
+    given = fields.given_settings(args, EnvConfig)
+    given.pop("state", None)
+    if "game" in given:
+        given["game"] = games.resolve_game(given["game"])
+    if given.get("max_episode_steps") == 0:
+        given["max_episode_steps"] = None
+    model = {field.name for field in dataclasses.fields(EnvConfig) if field.metadata.get("model")}
+    return ({name: value for name, value in given.items() if name in model},
+            {name: value for name, value in given.items() if name not in model})
 
 
 def load_start(args, config):
@@ -36,6 +46,7 @@ def load_start(args, config):
     prefix = folders.REINFORCEMENT_PREFIX
     kind = None  # of the model training starts from
     fileio.remove_stale_temporaries(folders.models_folder(args.workspace_path))
+    model_flags, run_flags = env_flags(args)
     if args.resume:
         folder, loaded = checkpoints.newest_loadable_checkpoint(
             args.workspace_path, prefix, lambda path: checkpoints.load_checkpoint(path, "update"))
@@ -62,21 +73,17 @@ def load_start(args, config):
         meta["pretrained"] = folder
         states = games.resolve_states(env_config.game, args.state, env_config.state)
     else:
-        game = games.resolve_game(args.game or games.DEFAULT_GAME)
-        env_config = EnvConfig(game=game, **observation_flags(args))
-        states = games.resolve_states(game, args.state, None)
+        env_config = EnvConfig(**model_flags)
+        states = games.resolve_states(env_config.game, args.state, None)
         network = create_network(NetworkConfig(num_actions=env_config.num_actions,
                                                intrinsic_value=config.rnd_coef > 0),
                                  env_config.observation_shape, seed=args.seed)
-    if meta["update"] or meta["pretrained"]:
-        differ = [f"--{name} {value}" for name, value in
-                  observation_flags(args).items() if getattr(env_config, name) != value]
-        if differ:
-            raise UserError(f"{', '.join(differ)}: the model sees other observations; these "
-                            "flags are for a run from scratch")
-    if args.game and games.resolve_game(args.game) != env_config.game:
-        raise UserError(f"--game {args.game} differs from the model's game {env_config.game}; "
-                        "a model plays the game it was trained on")
+    differ = [f"--{name} {value} (the model's: {getattr(env_config, name)})"
+              for name, value in model_flags.items() if getattr(env_config, name) != value]
+    if differ:
+        raise UserError(f"{', '.join(differ)}: a model plays the game, and sees the observations "
+                        "and chooses among the actions, it was trained with; these flags are for "
+                        "a run from scratch")
     games.check_rom(env_config.game)
     if config.rnd_coef > 0 and network.intrinsic_value_head is None:
         network = with_intrinsic_head(network, seed=args.seed)
@@ -86,13 +93,7 @@ def load_start(args, config):
     # defaults (a cloned model never trained on rewards, so its settings were never chosen).
     if kind != "reinforcement":
         env_config = env_config.with_training_defaults()
-    flags = {"reward_scale": args.reward_scale, "life_loss_penalty": args.life_loss_penalty,
-             "max_episode_steps": args.max_episode_steps, "level_end": args.level_end,
-             "stall_steps": args.stall_steps, "sticky_action_prob": args.sticky_action_prob}
-    given = {name: value for name, value in flags.items() if value is not None}
-    if given.get("max_episode_steps") == 0:
-        given["max_episode_steps"] = None  # no limit
-    env_config = env_config.replace(**given)
+    env_config = env_config.replace(**run_flags)
     anchor = None
     if config.kl_cost > 0:
         if meta["pretrained"] is None:

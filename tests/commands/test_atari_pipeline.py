@@ -20,7 +20,7 @@ out, movies, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
 for movie in range(movies):
     folder = os.path.join(out, str(movie))
-    env = make_env("Pong-Atari2600-v0", record_path=folder, obs_size=36)
+    env = make_env(game="Pong-Atari2600-v0", record_path=folder, obs_size=36)
     env.reset(seed=movie)
     for step in range(steps):
         _, _, terminated, truncated, _ = env.step(int(rng.choice([0, 2, 5])))

@@ -23,7 +23,7 @@ def test_an_ale_game_gets_the_published_atari_setup():
 
 
 def first_frame_numbers(noop_max, seeds):
-    env = make_env("ALE/Pong-v5", noop_max=noop_max)
+    env = make_env(game="ALE/Pong-v5", noop_max=noop_max)
     numbers = [env.reset(seed=seed)[1]["episode_frame_number"] for seed in seeds]
     env.close()
     return numbers
@@ -62,7 +62,7 @@ def test_training_sees_clipped_rewards_and_lives_as_episodes_while_statistics_ke
 
 
 def test_evaluation_settings_play_whole_games_with_the_score():
-    env = make_env("ALE/SpaceInvaders-v5", max_episode_steps=400)
+    env = make_env(game="ALE/SpaceInvaders-v5", max_episode_steps=400)
     env.reset(seed=0)
     total = 0.0
     for step in range(400):
@@ -91,4 +91,4 @@ def test_gymnasium_ids_have_no_start_states_or_movies(tmp_path):
     with pytest.raises(UserError, match="no start states"):
         games.resolve_states("ALE/Pong-v5", "Level1")
     with pytest.raises(UserError, match=".bk2"):
-        make_env("ALE/Pong-v5", record_path=str(tmp_path))
+        make_env(game="ALE/Pong-v5", record_path=str(tmp_path))

@@ -12,7 +12,7 @@ import stable_retro as retro
 from gymnasium.utils.env_checker import check_env
 
 import retro_rl  # noqa: F401  (registers the ids)
-from retro_rl.envs import make_env
+from retro_rl.envs import EnvConfig, make_env
 from tests.support import ROOT
 
 SETTINGS = {"frame_skip": 3, "grayscale": True, "frame_stack": 4, "sticky_action_prob": 0.25}
@@ -27,12 +27,15 @@ def play(env, actions, seed):
 
 
 def test_gymnasium_make_builds_what_make_env_builds():
+    """From the same settings: by name through gymnasium.make and make_env, or as an EnvConfig."""
     actions = np.random.default_rng(0).integers(23, size=60)
     registered = play(gym.make("retro_rl/Airstriker-Genesis-v0", **SETTINGS), actions, seed=7)
-    direct = play(make_env(**SETTINGS), actions, seed=7)
+    by_name = play(make_env(**SETTINGS), actions, seed=7)
+    from_config = play(make_env(EnvConfig(**SETTINGS)), actions, seed=7)
     assert registered.shape == (61, 84, 84, 4)
     assert len({frame.tobytes() for frame in registered}) > 10  # the screen moves
-    np.testing.assert_array_equal(registered, direct)
+    np.testing.assert_array_equal(registered, by_name)
+    np.testing.assert_array_equal(registered, from_config)
 
 
 def test_the_registered_environment_passes_gymnasiums_checker():

@@ -1,11 +1,65 @@
-"""Where a learner's run starts and the checkpoints it leaves: --keep_checkpoints removes the
-old ones, never the pretrained model or one written where a run ended."""
+"""Where a learner's run starts, with which environment settings, and the checkpoints it
+leaves: --keep_checkpoints removes the old ones, never the pretrained model or one written
+where a run ended."""
 
+import dataclasses
 import json
 
-from retro_rl.envs import EnvConfig
-from retro_rl.rl.flags import parse_learner_args
-from retro_rl.rl.start import remove_old_checkpoints
+from retro_rl import fields
+from retro_rl.envs import EnvConfig, games
+from retro_rl.errors import UserError
+from retro_rl.rl.flags import learner_parser, parse_learner_args
+from retro_rl.rl.start import load_start, remove_old_checkpoints
+
+# A value for each free-text setting, which no test can make up; every other setting gets one
+# from its type or its choices (other_values), so a new one needs no edit here.
+TEXT_VALUES = {"game": "ALE/Pong-v5", "state": "Level1", "scenario": "scenario"}
+# A stable-retro game and a Gymnasium id: between them they take every setting.
+GAMES = (games.DEFAULT_GAME, "ALE/Pong-v5")
+
+
+def other_values(field, current):
+    """Values of an EnvConfig field other than `current`, to try in turn."""
+    kind = fields.value_type(field)
+    if "choices" in field.metadata:
+        return [choice for choice in field.metadata["choices"] if choice != current]
+    if kind is bool:
+        return [not current]
+    if kind in (int, float):
+        return [(current or 0) + (3 if kind is int else 0.25)]
+    return [TEXT_VALUES[field.name]]
+
+
+def as_flags(name, value):
+    if isinstance(value, bool):
+        return [f"--{name}" if value else f"--no-{name}"]
+    return [f"--{name}", str(value)]
+
+
+def test_every_environment_setting_is_a_learner_flag_that_reaches_the_run(tmp_path):
+    """An EnvConfig field is the one edit a new environment setting takes: the learner has its
+    flag, with help, and a value given there is the one the run's EnvConfig holds."""
+    helps = {action.dest: action.help for action in learner_parser()._actions}
+    workspace = ["--workspace_path", str(tmp_path)]
+    defaults = {game: load_start(*parse_learner_args([*workspace, "--game", game]))[1]
+                for game in GAMES}
+    for field in dataclasses.fields(EnvConfig):
+        assert helps.get(field.name), f"the learner has no --{field.name} with a help"
+        tried = []
+        candidates = [(game, value) for game in GAMES
+                      for value in other_values(field, getattr(defaults[game], field.name))]
+        for game, value in candidates:
+            game_flags = [] if field.name == "game" else ["--game", game]
+            try:
+                env_config = load_start(*parse_learner_args(
+                    [*workspace, *game_flags, *as_flags(field.name, value)]))[1]
+            except UserError as error:  # a setting of the other game, or another platform's
+                tried.append(f"{game}: {error}")
+                continue
+            assert getattr(env_config, field.name) == value, field.name
+            break
+        else:
+            raise AssertionError(f"--{field.name}: no value was taken ({tried})")
 
 
 def write_checkpoint(workspace, update, final=False):
