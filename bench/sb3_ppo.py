@@ -31,7 +31,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from retro_rl.envs import EnvConfig
-from retro_rl.envs.wrappers import EPISODE_STATS
+from retro_rl.envs.statistics import EPISODE_STATS
 from retro_rl.evaluation.episodes import evaluation_env
 
 ZOO_TIMESTEPS = 10_000_000  # the RL Zoo's Atari budget, over which its schedules fall
