@@ -211,6 +211,9 @@ def paired_difference(first, second):
 
 
 def plot(runs, rows, path, title, references):
+    """Each row's mean curve with its band over the seeds; no file where no row has a run."""
+    if not any("curve" in e for row in rows for e in runs.get(row, [])):
+        return
     import matplotlib
 
     matplotlib.use("Agg")
