@@ -16,6 +16,7 @@ from retro_rl.envs import statistics
 from retro_rl.rl.channels import (HELLO, HELLO_MAGIC, MAX_ABS_REWARD, STATISTIC, STEP_RECORD,
                                   ConnectionLost, LocalChannel, LocalListener, StepReport,
                                   WorkerFailed, check_report, open_end, read_hello)
+from tests.support import CheckedThread
 
 SHAPE = (8, 10, 3)
 EPISODE = {"return": 12.5, "length": 40.0, "frames": 160.0, "level_complete": 1.0,
@@ -99,6 +100,16 @@ def accept_worker(listener, shape, timeout_s=10):
     return worker_id, open_end(connection, worker_id, shape)
 
 
+def connected(listener, worker_id=0):
+    """(a worker's channel, the learner's end of it): the handshake as accept_worker does it."""
+    ends = []
+    thread = CheckedThread(lambda: ends.append(accept_worker(listener, SHAPE)[1]))
+    thread.start()
+    channel = LocalChannel(listener.address, worker_id, SHAPE, timeout_s=10)
+    thread.join(10)
+    return channel, ends[0]
+
+
 def test_the_local_channel_carries_reports_and_answers_whole():
     listener = LocalListener()
     received = []
@@ -120,12 +131,12 @@ def test_the_local_channel_carries_reports_and_answers_whole():
             received.append("closed")  # the worker closed its end
         end.close()
 
-    thread = threading.Thread(target=learner)
+    thread = CheckedThread(learner)
     thread.start()
     channel = LocalChannel(listener.address, 7, SHAPE, timeout_s=10)
     answers = [channel.step(report) for report in good_reports()]
     channel.close()
-    thread.join(timeout=10)
+    thread.join(10)
     listener.close()
     assert answers == [(0, False), (1, False), (2, False), (3, True)]
     assert received[0] == 7 and received[-1] == "closed" and len(received) == 6
@@ -152,12 +163,12 @@ def test_a_step_record_is_9_bytes_and_a_failure_is_its_reason():
             failures.append(str(error))
         end.close()
 
-    thread = threading.Thread(target=learner)
+    thread = CheckedThread(learner)
     thread.start()
     channel = LocalChannel(listener.address, 0, SHAPE, timeout_s=10)
     channel.fail("ValueError: high <= 0\n\x1b[2Jmore")
     channel.close()
-    thread.join(timeout=10)
+    thread.join(10)
     listener.close()
     assert failures == ["ValueError: high <= 0  [2Jmore"]  # one printable line
     assert (STEP_RECORD.size, STATISTIC.size) == (9, 40)  # as README says
@@ -192,12 +203,7 @@ def test_malformed_statistics_on_the_wire_are_refused(record, problem):
     """What a hostile worker could send instead of its channel's own records: each is refused
     by the learner's end, and the next, well-formed record still arrives."""
     listener = LocalListener()
-    ends = []
-    thread = threading.Thread(target=lambda: ends.append(accept_worker(listener, SHAPE)[1]))
-    thread.start()
-    channel = LocalChannel(listener.address, 0, SHAPE, timeout_s=10)
-    thread.join(timeout=10)
-    (end,) = ends
+    channel, end = connected(listener)
     channel.socket.send(record)
     with pytest.raises(ValueError, match=re.escape(problem)):
         check_report(end.receive(), SHAPE)
@@ -212,15 +218,11 @@ def test_malformed_statistics_on_the_wire_are_refused(record, problem):
 def test_a_worker_cannot_send_statistics_a_learner_refuses(case):
     episode, problem = MALFORMED_EPISODES[case]
     listener = LocalListener()
-    ends = []
-    thread = threading.Thread(target=lambda: ends.append(accept_worker(listener, SHAPE)[1]))
-    thread.start()
-    channel = LocalChannel(listener.address, 0, SHAPE, timeout_s=10)
-    thread.join(timeout=10)
+    channel, end = connected(listener)
     with pytest.raises(ValueError, match=re.escape(problem)):
         channel.step(StepReport(observation(), done=True, terminated=True, episode=episode))
     channel.close()
-    ends[0].close()
+    end.close()
     listener.close()
 
 
