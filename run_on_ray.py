@@ -13,7 +13,9 @@ three numbers goes to the learner and the workers (`python learner.py --help`); 
 is the learner's (0 at --total_frames, 130 after Ctrl-C).
 """
 
+import argparse
 import os
+import sys
 
 from retro_rl import cli
 from retro_rl.errors import UserError
@@ -39,7 +41,20 @@ def build_parser():
 def parse_args(argv=None):
     """(launcher args, the learner's and workers' flags, the workers' parsed args); the flags
     are checked here, before Ray starts."""
-    args, extra = build_parser().parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if "-h" in argv or "--help" in argv:
+        parser.parse_args(["--help"])
+    # The three numbers are the leading arguments that are not flags, as the shell launcher
+    # takes them, so a flag's value (--total_frames 5000) is never read as one of them.
+    count = 0
+    while count < min(3, len(argv)) and not argv[count].startswith("-"):
+        count += 1
+    address = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    address.add_argument("--address", default=None)
+    known, extra = address.parse_known_args(argv[count:])
+    args = parser.parse_args(argv[:count])
+    args.address = known.address
     if args.num_envs < 1:
         raise UserError(f"number of envs must be at least 1 (got {args.num_envs})")
     learner_args, _ = parse_learner_args([*extra, "--pretrained_model", args.pretrained_model])

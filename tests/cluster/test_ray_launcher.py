@@ -120,3 +120,14 @@ def test_a_model_the_learner_cannot_find_is_one_line_on_stderr(tmp_path):
     result = run_command("run_on_ray.py", "1", "0", "no_such_model", "--workspace_path",
                          tmp_path, *SMALL_RUN, timeout=300)
     assert_only_error_line(result, "no model 'no_such_model'")
+
+
+def test_flags_before_the_three_numbers_are_not_read_as_them():
+    import run_on_ray
+
+    args, extra, _ = run_on_ray.parse_args(["--total_frames", "5000", "--address", "auto"])
+    assert (args.num_envs, args.gpu, args.pretrained_model) == (8, 0, "none")
+    assert args.address == "auto" and extra == ["--total_frames", "5000"]
+    args, extra, _ = run_on_ray.parse_args(["4", "1", "none", "--total_frames", "5000"])
+    assert (args.num_envs, args.gpu, args.address) == (4, 1, None)
+    assert extra == ["--total_frames", "5000"]
