@@ -23,20 +23,21 @@ def build_parser():
 
 
 def main(argv=None):
-    args, config = parse_learner_args(argv)  # checked before TensorFlow starts
-    fileio.check_writable(os.path.join(args.workspace_path, "logs"))
-    logs.setup(args.workspace_path, "learner")
+    flags = parse_learner_args(argv)  # checked before TensorFlow starts
+    run = flags.run
+    fileio.check_writable(os.path.join(run.workspace_path, "logs"))
+    logs.setup(run.workspace_path, "learner")
     # The run's own temporaries (TensorFlow writes generated code there), removed with it.
-    use_private_temporaries(args.workspace_path, "learner")
+    use_private_temporaries(run.workspace_path, "learner")
     log = logging.getLogger("learner")
-    for note in args.notes:
+    for note in flags.notes:
         log.info(note)
-    device, missing = start_tensorflow(gpu=bool(args.gpu), threads=args.tf_threads)
+    device, missing = start_tensorflow(gpu=bool(run.gpu), threads=run.tf_threads)
     if missing:
         log.info("notice: --gpu 1 but no GPU is usable here; training on the CPU")
     from retro_rl.rl.learning import train
 
-    return train(args, config, device)
+    return train(flags, device)
 
 
 if __name__ == "__main__":

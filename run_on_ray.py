@@ -57,10 +57,10 @@ def parse_args(argv=None):
     args.address = known.address
     if args.num_envs < 1:
         raise UserError(f"number of envs must be at least 1 (got {args.num_envs})")
-    learner_args, _ = parse_learner_args([*extra, "--pretrained_model", args.pretrained_model])
+    learner = parse_learner_args([*extra, "--pretrained_model", args.pretrained_model])
     actor_args = parse_actor_args(extra)
-    args.workspace_path = os.path.abspath(learner_args.workspace_path)
-    args.resume, args.game = learner_args.resume, learner_args.game
+    args.workspace_path = os.path.abspath(learner.run.workspace_path)
+    args.resume, args.game = learner.run.resume, learner.env.get("game")
     return args, without_flag(extra, "--workspace_path"), actor_args
 
 

@@ -41,8 +41,8 @@ def parse_args(argv):
         raise UserError(f"gpu use must be 0 or 1 (got '{gpu}'); {USAGE}")
     flags = argv[3:]
     # The learner and the workers would refuse bad flags one by one; refused here, once.
-    learner_args, _ = parse_learner_args([*flags, "--pretrained_model", pretrained])
-    return int(num_envs), int(gpu), pretrained, flags, learner_args.workspace_path
+    learner = parse_learner_args([*flags, "--pretrained_model", pretrained])
+    return int(num_envs), int(gpu), pretrained, flags, learner.run.workspace_path
 
 
 def main(argv=None):

@@ -73,12 +73,15 @@ def value_type(field):
     return kinds[0]
 
 
-def add_flags(parser, cls, describe=None):
-    """A --<name> flag for every field of the settings dataclass `cls`, of the field's type (a
-    bool field takes --<name> and --no-<name>) and `choices`, whose help is `describe(field)`
-    (default: the field's help). Every flag's default is None, so that given_settings tells a
-    flag given from one left out: the help says what leaving it out means."""
+def add_flags(parser, cls, describe=None, names=None):
+    """A --<name> flag for every field of the settings dataclass `cls` (or those in `names`), of
+    the field's type (a bool field takes --<name> and --no-<name>) and `choices`, whose help is
+    `describe(field)` (default: the field's help). Every flag's default is None, so that
+    given_settings tells a flag given from one left out: the help says what leaving it out
+    means (a command that wants values instead sets its defaults: parser.set_defaults)."""
     for field in dataclasses.fields(cls):
+        if names is not None and field.name not in names:
+            continue
         if "help" not in field.metadata:
             raise TypeError(f"{cls.__name__}.{field.name} has no help for its flag: make it with "
                             "fields.setting(default, help)")
@@ -86,8 +89,20 @@ def add_flags(parser, cls, describe=None):
         options = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
         if "choices" in field.metadata:
             options["choices"] = field.metadata["choices"]
+        text = describe(field) if describe else field.metadata["help"]
         parser.add_argument(f"--{field.name}", default=None, **options,
-                            help=describe(field) if describe else field.metadata["help"])
+                            help=text.replace("%", "%%"))  # argparse formats help with %
+
+
+def shown(value):
+    """A setting's value as a help text says it: on/off for a bool."""
+    return ("on" if value else "off") if isinstance(value, bool) else value
+
+
+def help_with_default(field):
+    """A field's help, with its default where it has one (None: the help says what it means)."""
+    text = field.metadata["help"]
+    return text if field.default is None else f"{text} (default: {shown(field.default)})"
 
 
 def given_settings(args, cls):

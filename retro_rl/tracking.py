@@ -17,16 +17,22 @@ from retro_rl.errors import UserError
 DEFAULT_PROJECT = "retro_rl"
 
 
-def add_flags(parser):
-    add = parser.add_argument
-    add("--track", action="store_true",
-        help="send the TensorBoard scalars, the settings (and the learner's evaluation videos) "
+# The help of the tracking flags, for every command that takes them (this add_flags, and the
+# learner's RunConfig, whose fields make its flags).
+FLAG_HELP = {
+    "track": "send the TensorBoard scalars, the settings (and the learner's evaluation videos) "
              "to Weights & Biases (pip install wandb; WANDB_MODE=offline keeps the run in "
-             "<workspace>/wandb/)")
-    add("--wandb_project", default=None,
-        help=f"--track's project (default: $WANDB_PROJECT, else {DEFAULT_PROJECT})")
-    add("--wandb_entity", default=None,
-        help="--track's entity, a user or team (default: $WANDB_ENTITY, else your account's)")
+             "<workspace>/wandb/)",
+    "wandb_project": f"--track's project (default: $WANDB_PROJECT, else {DEFAULT_PROJECT})",
+    "wandb_entity": "--track's entity, a user or team (default: $WANDB_ENTITY, else your "
+                    "account's)",
+}
+
+
+def add_flags(parser):
+    parser.add_argument("--track", action="store_true", help=FLAG_HELP["track"])
+    for name in ("wandb_project", "wandb_entity"):
+        parser.add_argument(f"--{name}", default=None, help=FLAG_HELP[name])
 
 
 def check(track):

@@ -1,11 +1,12 @@
 """Reinforcement learning: one learner that acts for every environment worker and trains.
 
-  config     the learner's settings (LearnerConfig, presets, fine-tuning defaults), and what
-             workers are told (RunSettings)
+  config     the learner's settings: the update's (LearnerConfig, presets, fine-tuning
+             defaults), the run's (RunConfig), and what workers are told (WorkerSettings)
   flags      the learner's and the worker's command-line flags; --resume's saved settings
   start      where a run starts (scratch, pretrained, resumed), its checkpoints and their
              retention
-  learning   the learner's loop: serve, train, report
+  learning   the learner's loop: serve, train, stop
+  status     what the learner tells as it goes: the charts of each update, the status line
   batches    what each update trains on: IMPALA's prefetched batches, A2C's and PPO's rounds
   update     `make_update(...) -> update(batch) -> metrics`, whichever the algorithm
   impala     V-trace's update; vtrace the targets, a pure function of tensors

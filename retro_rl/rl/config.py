@@ -7,6 +7,7 @@ Time-major throughout: T is time (agent steps per unroll), B is batch (unrolls p
 
 import dataclasses
 
+from retro_rl import tracking
 from retro_rl.envs import EnvConfig
 from retro_rl.errors import UserError
 from retro_rl.fields import Settings, setting
@@ -159,7 +160,82 @@ PRESETS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class RunSettings:
+class RunConfig(Settings):
+    """Where a learner's run starts, where it writes, how it listens and what it is told of its
+    workers: the learner's settings that are not the update's (LearnerConfig) nor the
+    environment's (EnvConfig). Each field's help is its command-line flag's."""
+
+    SETTINGS_NAME = "run"
+
+    workspace_path: str = setting(".", "folder for model/, tensorboard/ and logs/")
+    pretrained_model: str = setting(
+        "none", "model folder to start from: a name under <workspace>/model/ or a path; 'none' "
+                "starts from scratch with --game/--state and default settings")
+    resume: bool = setting(
+        False, "continue the run of the newest <workspace>/model/reinforcement_model_<update>: "
+               "its saved learner settings and pretrained model; a flag given changes a "
+               "setting (the learner lists every change), another algorithm, RND on or off, or "
+               "other observations are refused")
+    preset: str | None = setting(
+        None, "the learner settings of a published system (a2c_sonic: baselines' A2C on the "
+              "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND; ppo_atari: cleanrl's "
+              "ppo_atari_lstm on the ALE, with 8 workers); flags given beside it win",
+        choices=sorted(PRESETS))
+    demo_starts: str | None = setting(
+        None, "demonstrations to start episodes along: .bk2 movies, folders of them, or a "
+              "parsed dataset (its movies); workers start --demo_start_fraction of their "
+              "episodes from a state sampled uniformly along them (evaluation always starts at "
+              "the game's start)")
+    demo_start_fraction: float | None = setting(
+        None, "share of the workers' episodes that start along --demo_starts (default: 0.5 "
+              "with --demo_starts, else 0)")
+    bind: str = setting(DEFAULT_BIND, "HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on "
+                                      "other machines (trusted networks only: the channel is "
+                                      "not encrypted); port 0 picks a free one")
+    gpu: int = setting(0, "1: train on the GPU if there is one", choices=(0, 1))
+    tf_threads: int = setting(
+        0, "TensorFlow's threads per operation (0: its own choice, every core). Where the "
+           "workers keep the cores busy, fewer threads waste less: on 2 cores with 8 workers, "
+           "1 thread costs ~25% less CPU per step than 2. The launcher passes the cores left "
+           "over by the workers, at least 1")
+    run_name: str | None = setting(None, "TensorBoard run folder (default: reinforcement_"
+                                         "<date-time>; --resume continues the checkpoint's)")
+    seed: int = setting(0, "seeds a from-scratch network's initial weights")
+    workers: int = setting(0, "the number of workers the run starts (the launcher passes its "
+                              "number of envs): a2c and ppo begin their first round once this "
+                              "many have joined; 0 begins with the first")
+    address_fd: int | None = setting(
+        None, "an open file descriptor the learner writes its HOST:PORT to, one line, once "
+              "workers can connect, then closes (how the launchers learn a port 0 bind)")
+    track: bool = setting(False, tracking.FLAG_HELP["track"])
+    wandb_project: str | None = setting(None, tracking.FLAG_HELP["wandb_project"])
+    wandb_entity: str | None = setting(None, tracking.FLAG_HELP["wandb_entity"])
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.demo_start_fraction is None:
+            object.__setattr__(self, "demo_start_fraction", 0.5 if self.demo_starts else 0.0)
+        if not 0 <= self.demo_start_fraction <= 1:
+            raise UserError(f"--demo_start_fraction must be in [0, 1] (got "
+                            f"{self.demo_start_fraction})")
+        if self.demo_start_fraction > 0 and not self.demo_starts:
+            raise UserError("--demo_start_fraction needs --demo_starts: the movies to start "
+                            "along")
+        for name in ("workers", "tf_threads"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name} must be at least 0 (got {getattr(self, name)})")
+        if self.address_fd is not None and self.address_fd < 0:
+            raise UserError(f"--address_fd must be a file descriptor (got {self.address_fd})")
+        host, _, port = self.bind.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise UserError(f"--bind {self.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSettings:
     """What a worker builds, all of it from the learner (transport's GetSettings, as JSON):
     env: the environment; states: the start states it samples one per episode from (None: the
     game's default); observation_shape: [H, W, C] the network takes; local_address: where a

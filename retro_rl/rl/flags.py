@@ -5,60 +5,21 @@ a flag neither knows is an error."""
 import dataclasses
 import math
 import os
+from typing import Any, NamedTuple
 
 from retro_rl import cli, fields, tracking
 from retro_rl.envs import EnvConfig, games
-from retro_rl.model import folders
 from retro_rl.errors import UserError
-from retro_rl.rl.config import DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS, LearnerConfig
+from retro_rl.model import folders
+from retro_rl.rl.config import (DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS, LearnerConfig,
+                                RunConfig)
 
 
 def learner_parser():
     parser = cli.ArgumentParser(description="Learner: chooses the actions of the environment "
                                             "workers (actor.py) and trains on what they play.")
-    add = parser.add_argument
-    add("--workspace_path", default=".", help="folder for model/, tensorboard/ and logs/")
-    add("--pretrained_model", default="none",
-        help="model folder to start from: a name under <workspace>/model/ or a path; 'none' "
-             "starts from scratch with --game/--state and default settings")
-    add("--resume", action="store_true",
-        help="continue the run of the newest <workspace>/model/reinforcement_model_<update>: "
-             "its saved learner settings and pretrained model; a flag given changes a setting "
-             "(the learner lists every change), another algorithm, RND on or off, or other "
-             "observations are refused")
+    fields.add_flags(parser, RunConfig, describe=fields.help_with_default)
     fields.add_flags(parser, EnvConfig, describe=_env_flag_help)
-    add("--demo_starts", default=None,
-        help="demonstrations to start episodes along: .bk2 movies, folders of them, or a parsed "
-             "dataset (its movies); workers start --demo_start_fraction of their episodes from "
-             "a state sampled uniformly along them (evaluation always starts at the game's start)")
-    add("--demo_start_fraction", type=float, default=None,
-        help="share of the workers' episodes that start along --demo_starts (default: 0.5 "
-             "with --demo_starts, else 0)")
-    add("--bind", default=DEFAULT_BIND,
-        help="HOST:PORT to listen on; 0.0.0.0:PORT accepts actors on other machines (trusted "
-             "networks only: the channel is not encrypted); port 0 picks a free one")
-    add("--gpu", type=int, choices=(0, 1), default=0, help="1: train on the GPU if there is one")
-    add("--tf_threads", type=int, default=0,
-        help="TensorFlow's threads per operation (0: its own choice, every core). Where the "
-             "workers keep the cores busy, fewer threads waste less: on 2 cores with 8 workers, "
-             "1 thread costs ~25%% less CPU per step than 2. The launcher passes the cores "
-             "left over by the workers, at least 1")
-    add("--run_name", default=None,
-        help="TensorBoard run folder (default: reinforcement_<date-time>; --resume continues "
-             "the checkpoint's)")
-    add("--seed", type=int, default=0, help="seeds a from-scratch network's initial weights")
-    add("--workers", type=int, default=0,
-        help="the number of workers the run starts (the launcher passes its number of envs): "
-             "a2c and ppo begin their first round once this many have joined; 0 begins with "
-             "the first")
-    add("--address_fd", type=int, default=None,
-        help="an open file descriptor the learner writes its HOST:PORT to, one line, once "
-             "workers can connect, then closes (how the launchers learn a port 0 bind)")
-    add("--preset", default=None, choices=sorted(PRESETS),
-        help="the learner settings of a published system (a2c_sonic: baselines' A2C on the "
-             "Sonic contest; ppo_rnd: Burda et al.'s PPO with RND; ppo_atari: cleanrl's "
-             "ppo_atari_lstm on the ALE, with 8 workers); flags given beside it win")
-    tracking.add_flags(parser)
     fields.add_flags(parser, LearnerConfig, describe=_learner_flag_help)
     return parser
 
@@ -76,24 +37,20 @@ def _env_flag_help(field):
     is left out: a model's settings, the game's training defaults, EnvConfig's defaults."""
     text = field.metadata["help"]
     if field.default is not None:
-        text += f" (default: {_shown(field.default)})"
+        text += f" (default: {fields.shown(field.default)})"
     if field.name in _ENV_FLAG_NOTES:
         text += f"; {_ENV_FLAG_NOTES[field.name]}"
     if field.metadata.get("model"):
         return f"from scratch: {text}; a pretrained model keeps its own"
-    trained = [f"{_shown(values[field.name])} for {game}"
+    trained = [f"{fields.shown(values[field.name])} for {game}"
                for game, values in games.TRAINING_DEFAULTS.items() if field.name in values]
     if field.name in games.ALE_TRAINING_DEFAULTS:
-        trained.append(f"{_shown(games.ALE_TRAINING_DEFAULTS[field.name])} for the ALE's "
+        trained.append(f"{fields.shown(games.ALE_TRAINING_DEFAULTS[field.name])} for the ALE's "
                        "Atari games")
     if trained:
         return (f"{text}; left out: an RL model's own, else the game's training default where "
                 f"it has one ({', '.join(trained)}); saved with the model")
     return f"{text}; left out: a pretrained model's own; saved with the model"
-
-
-def _shown(value):
-    return ("on" if value else "off") if isinstance(value, bool) else value
 
 
 def _learner_flag_help(field):
@@ -131,46 +88,45 @@ def _parse_own(parser, other, argv):
     return args
 
 
-def parse_learner_args(argv=None):
-    """Returns (args, LearnerConfig). A flag given wins over a preset, which wins over the
-    defaults: the saved run's settings with --resume, else the fine-tuning ones from a
-    pretrained model, else LearnerConfig's. args.notes holds the lines the learner logs when it
+class LearnerFlags(NamedTuple):
+    """What the learner's command line says: the run's settings; the environment settings
+    given, {EnvConfig field: value} (the others come from the model the run starts from, or the
+    defaults: start.load_start); the learner's settings; and the lines the learner logs when it
     starts (what --resume changed, why the value warm-up runs or not)."""
+
+    run: RunConfig
+    env: dict[str, Any]
+    learner: LearnerConfig
+    notes: tuple[str, ...] = ()
+
+
+def parse_learner_args(argv=None):
+    """The learner's flags as LearnerFlags. A flag given wins over a preset, which wins over the
+    defaults: the saved run's settings with --resume, else the fine-tuning ones from a
+    pretrained model, else LearnerConfig's."""
     args = _parse_own(learner_parser(), actor_parser(), argv)
-    args.notes = []
-    tracking.check(args.track)
+    run = RunConfig(**fields.given_settings(args, RunConfig))
+    tracking.check(run.track)
+    env = fields.given_settings(args, EnvConfig)
+    for name in ("max_episode_steps", "life_loss_penalty"):
+        if env.get(name, 0) < 0:
+            raise UserError(f"--{name} must be at least 0 (got {env[name]})")
+    if "reward_scale" in env and not env["reward_scale"] > 0:
+        raise UserError(f"--reward_scale must be positive (got {env['reward_scale']})")
     given = fields.given_settings(args, LearnerConfig)  # a flag left out keeps a default
-    preset = PRESETS[args.preset] if args.preset else {}
-    if args.resume:
-        config = _resumed_config(args, {**preset, **given})
-    elif args.pretrained_model != "none":
+    preset = PRESETS[run.preset] if run.preset else {}
+    notes = []
+    if run.resume:
+        config, pretrained = _resumed_config(run.workspace_path, run.pretrained_model,
+                                             {**preset, **given}, notes)
+        run = run.replace(pretrained_model=pretrained)
+    elif run.pretrained_model != "none":
         config = LearnerConfig(**{**FINE_TUNING_DEFAULTS, **preset, **given})
         if "value_warmup_updates" not in {**preset, **given}:
-            config = _warmup_for_cloned_critic(args, config)
+            config = _warmup_for_cloned_critic(run, env, config, notes)
     else:
         config = LearnerConfig(**{**preset, **given})
-    if args.max_episode_steps is not None and args.max_episode_steps < 0:
-        raise UserError(f"--max_episode_steps must be at least 0 (got {args.max_episode_steps})")
-    if args.life_loss_penalty is not None and args.life_loss_penalty < 0:
-        raise UserError(f"--life_loss_penalty must be at least 0 (got {args.life_loss_penalty})")
-    if args.reward_scale is not None and not args.reward_scale > 0:
-        raise UserError(f"--reward_scale must be positive (got {args.reward_scale})")
-    if args.demo_start_fraction is None:
-        args.demo_start_fraction = 0.5 if args.demo_starts else 0.0
-    if not 0 <= args.demo_start_fraction <= 1:
-        raise UserError(f"--demo_start_fraction must be in [0, 1] (got {args.demo_start_fraction})")
-    if args.demo_start_fraction > 0 and not args.demo_starts:
-        raise UserError("--demo_start_fraction needs --demo_starts: the movies to start along")
-    if args.workers < 0:
-        raise UserError(f"--workers must be at least 0 (got {args.workers})")
-    if args.tf_threads < 0:
-        raise UserError(f"--tf_threads must be at least 0 (got {args.tf_threads})")
-    if args.address_fd is not None and args.address_fd < 0:
-        raise UserError(f"--address_fd must be a file descriptor (got {args.address_fd})")
-    host, _, port = args.bind.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise UserError(f"--bind {args.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")
-    return args, config
+    return LearnerFlags(run, env, config, tuple(notes))
 
 
 def _newest_checkpoint_config(workspace_path):
@@ -188,28 +144,28 @@ def _newest_checkpoint_config(workspace_path):
     return None, None
 
 
-def _resumed_config(args, overrides):
-    """The saved run's LearnerConfig with the flags given (`overrides`) over it; sets
-    args.pretrained_model to the saved run's. A flag that would make it another run (another
-    algorithm, RND on or off, another pretrained model) is a UserError."""
-    folder, saved = _newest_checkpoint_config(args.workspace_path)
+def _resumed_config(workspace_path, pretrained_model, overrides, notes):
+    """(the saved run's LearnerConfig with the flags given (`overrides`) over it, the saved
+    run's pretrained model or "none"); adds a line to `notes`. A flag that would make it another
+    run (another algorithm, RND on or off, another pretrained model) is a UserError."""
+    folder, saved = _newest_checkpoint_config(workspace_path)
     if folder is None:
         raise UserError(f"--resume: no {folders.REINFORCEMENT_PREFIX}<update> folder under "
-                        f"{folders.models_folder(args.workspace_path)}; start without it")
+                        f"{folders.models_folder(workspace_path)}; start without it")
     pretrained = saved.get("pretrained")
-    if args.pretrained_model != "none" and (
-            folders.find_model_folder(args.workspace_path, args.pretrained_model)
+    if pretrained_model != "none" and (
+            folders.find_model_folder(workspace_path, pretrained_model)
             != (pretrained and os.path.abspath(pretrained))):
-        raise UserError(f"--pretrained_model {args.pretrained_model}: the run in {folder} "
+        raise UserError(f"--pretrained_model {pretrained_model}: the run in {folder} "
                         f"started from {pretrained or 'scratch'}; --resume continues it, leave "
                         "the flag out")
-    args.pretrained_model = pretrained or "none"
+    pretrained = pretrained or "none"
     names = [field.name for field in dataclasses.fields(LearnerConfig)]
     learner = saved.get("learner")
     if not isinstance(learner, dict):
-        args.notes.append(f"--resume: {folder} has no saved learner settings; the flags and "
-                          "the defaults apply")
-        return LearnerConfig(**overrides)
+        notes.append(f"--resume: {folder} has no saved learner settings; the flags and the "
+                     "defaults apply")
+        return LearnerConfig(**overrides), pretrained
     try:
         before = LearnerConfig(**{name: learner[name] for name in names if name in learner})
     except (UserError, TypeError) as error:
@@ -226,19 +182,20 @@ def _resumed_config(args, overrides):
                         "network (its intrinsic value head), so --resume refuses it")
     changes = [f"{name} {getattr(before, name)} -> {getattr(config, name)}" for name in names
                if getattr(config, name) != getattr(before, name)]
-    args.notes.append(
+    notes.append(
         f"--resume: the settings of {folder} ({before.algorithm}"
         f"{' + RND' if before.rnd_coef > 0 else ''}, learning_rate {before.learning_rate}, "
         f"discount {before.discount}); changed by flags: {', '.join(changes) or 'none'}")
-    return config
+    return config, pretrained
 
 
-def _warmup_for_cloned_critic(args, config):
+def _warmup_for_cloned_critic(run, env, config, notes):
     """`config` without the value warm-up where the pretrained model's value head learnt the
-    demonstrations' returns (bc/values.py) of this run's reward and discount; a note says which
-    it is. Returns `config` as it is for a model without a cloned critic."""
+    demonstrations' returns (bc/values.py) of this run's reward and discount (`env`: the
+    environment flags given); a line in `notes` says which it is. Returns `config` as it is for
+    a model without a cloned critic."""
     try:
-        folder = folders.find_model_folder(args.workspace_path, args.pretrained_model)
+        folder = folders.find_model_folder(run.workspace_path, run.pretrained_model)
         saved = folders.read_config(folder)
         env_config = folders.read_env_config(folder)
     except UserError:
@@ -250,21 +207,20 @@ def _warmup_for_cloned_critic(args, config):
     # settings, else the game's training defaults.
     if saved.get("kind") != "reinforcement":
         env_config = env_config.with_training_defaults()
-    run = {"discount": config.discount,
-           "reward_scale": args.reward_scale if args.reward_scale is not None
-           else env_config.reward_scale,
-           "life_loss_penalty": args.life_loss_penalty if args.life_loss_penalty is not None
-           else env_config.life_loss_penalty}
-    differ = [f"{name} {targets.get(name)} (this run: {value})" for name, value in run.items()
+    trained = {"discount": config.discount,
+               "reward_scale": env.get("reward_scale", env_config.reward_scale),
+               "life_loss_penalty": env.get("life_loss_penalty", env_config.life_loss_penalty)}
+    differ = [f"{name} {targets.get(name)} (this run: {value})"
+              for name, value in trained.items()
               if not isinstance(targets.get(name), (int, float))
               or not math.isclose(targets[name], value)]
     if differ:
-        args.notes.append(f"value warm-up of {config.value_warmup_updates} updates: the "
-                          f"pretrained model's value head learnt returns of another reward: "
-                          f"{', '.join(differ)}")
+        notes.append(f"value warm-up of {config.value_warmup_updates} updates: the "
+                     f"pretrained model's value head learnt returns of another reward: "
+                     f"{', '.join(differ)}")
         return config
-    args.notes.append("no value warm-up: the pretrained model's value head learnt the returns "
-                      "of this run's reward and discount")
+    notes.append("no value warm-up: the pretrained model's value head learnt the returns of "
+                 "this run's reward and discount")
     return dataclasses.replace(config, value_warmup_updates=0)
 
 

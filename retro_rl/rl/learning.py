@@ -1,14 +1,14 @@
 """The learner: serves actions to the environment workers, trains on the unrolls they make, and
 reports.
 
-One process holds the network. Its inference server (inference.py) answers every worker's
-report with an action from a batched forward pass and builds unrolls of T agent steps. IMPALA:
-a prefetch thread stacks any B finished unrolls into a batch while the previous update runs.
-A2C and PPO: a batch is a round of one unroll from every worker, which wait while the learner
+One process holds the network. Its inference server (inference.py) answers every worker's report
+with an action from a batched forward pass and builds unrolls of T agent steps. IMPALA: a
+prefetch thread stacks any B finished unrolls into a batch while the previous update runs. A2C
+and PPO: a batch is a round of one unroll from every worker, which wait while the learner
 updates (batches.py). The main thread applies the algorithm's update (update.py) to each batch
 and moves the acting weights' version on. When the learner falls behind, the workers wait for
-their answers: nothing is ever dropped, and the frames received, trained on and left over at
-the end are counted and logged.
+their answers: nothing is ever dropped, and the frames received, trained on and left over at the
+end are counted and logged.
 
 Files: <workspace>/model/reinforcement_model_<update>/ (start.py), <workspace>/tensorboard/
 <run_name>/ (the step axis is env frames trained on), <workspace>/logs/learner.log.
@@ -25,24 +25,23 @@ import tensorflow as tf
 
 from retro_rl import fileio, summaries
 from retro_rl.demos.starts import demonstration_checkpoints, demonstration_paths
-from retro_rl.envs import statistics
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.rl import unroll
 from retro_rl.rl.admission import secret_from_environment
 from retro_rl.rl.batches import BatchPrefetcher, Rounds
-from retro_rl.rl.config import RunSettings
+from retro_rl.rl.config import WorkerSettings
 from retro_rl.rl.evaluator import Evaluator, report_results
 from retro_rl.rl.inference import InferenceServer
 from retro_rl.rl.rnd import RND
-from retro_rl.rl.start import announce_address, load_start, save_checkpoint
+from retro_rl.rl.start import (announce_address, checkpoint_metadata, load_start,
+                               save_checkpoint)
+from retro_rl.rl.status import Status
 from retro_rl.rl.transport import LearnerService
 from retro_rl.rl.optimizer import anneal_learning_rates, make_optimizer
-from retro_rl.rl.progress import LearnerProgress
 from retro_rl.rl.update import make_update
 from retro_rl.tracking import Tracking
 
-STATUS_EVERY_S = 10.0  # console line and throughput charts
 log = logging.getLogger("learner")
 # Exit statuses of a run a signal stopped (after its final checkpoint), as a shell reports them.
 STOPPED_STATUS = {"SIGINT": 130, "SIGTERM": 143}
@@ -71,66 +70,6 @@ class StopRequest:
 
     def __bool__(self):
         return self.reason is not None
-
-
-def report(writer, inference, meta, window, metrics, lag, env_config):
-    """Throughput charts and one console line; returns the next window."""
-    now = time.monotonic()
-    elapsed = now - window["time"]
-    fps = (meta["frames"] - window["frames"]) / elapsed
-    updates_per_s = (meta["update"] - window["update"]) / elapsed
-    counters = inference.counters
-    received = counters["steps_queued"] * env_config.frame_skip
-    passes = counters["forward_passes"] - window["passes"]
-    batch = (counters["forward_rows"] - window["rows"]) / max(passes, 1)
-    workers = len(inference.workers())
-    with writer.as_default(step=meta["frames"]):
-        tf.summary.scalar("charts/fps", fps)
-        tf.summary.scalar("charts/updates_per_second", updates_per_s)
-        tf.summary.scalar("charts/frames_received", received)
-        tf.summary.scalar("charts/queued_unrolls", inference.unroll_queue.qsize())
-        tf.summary.scalar("charts/inference_batch", batch)
-        tf.summary.scalar("charts/workers", workers)
-    returns = window["returns"]
-    mean_return = f"{np.mean(returns):.1f} over {len(returns)}" if returns else "-"
-    log.info(f"update {meta['update']} | frames {meta['frames']} (received {received}) | "
-             f"{fps:.0f} frames/s | {updates_per_s:.2f} updates/s | return {mean_return} | "
-             f"lag {lag:.1f} | batch {batch:.1f} | workers {workers} | "
-             f"loss {metrics['losses/total']:.3f} | entropy {metrics['charts/entropy']:.2f}"
-             + "".join(f" | {label} {value:g}" for label, value in run_totals(meta)))
-    return {"time": now, "frames": meta["frames"], "update": meta["update"], "returns": [],
-            "passes": counters["forward_passes"], "rows": counters["forward_rows"]}
-
-
-def write_episode_summaries(episode, run_statistics):
-    """Charts every statistic of one episode (envs/statistics.py says how each is charted) to
-    the default writer, and the run's totals of those that have one, kept in
-    `run_statistics` {name: total}."""
-    for name, value in episode.items():
-        chart = statistics.chart(name)
-        tf.summary.scalar(chart.tag, chart.value(value))
-        if chart.run_tag is not None:
-            total = run_statistics[name] = (chart.combine(run_statistics[name], value)
-                                            if name in run_statistics else value)
-            tf.summary.scalar(chart.run_tag, chart.value(total))
-
-
-def run_totals(meta):
-    """(label, charted value) of each run total so far, for the console line."""
-    for name, total in meta.get("run_statistics", {}).items():
-        chart = statistics.chart(name)
-        yield chart.run_label or name, chart.value(total)
-
-
-def write_step_summaries(writer, meta, metrics, lag, unrolls, window):
-    """One update's losses and the episodes that ended in its unrolls, at the frames axis."""
-    with writer.as_default(step=meta["frames"]):
-        for name, value in metrics.items():
-            tf.summary.scalar(name, value)
-        tf.summary.scalar("charts/policy_lag", lag)
-        for episode in (episode for item in unrolls for episode in item["episodes"]):
-            write_episode_summaries(episode, meta.setdefault("run_statistics", {}))
-            window["returns"].append(episode["return"])
 
 
 def learn_from_next_batch(batches, update, optimizer, inference, meta, config, frames_per_unroll,
@@ -176,59 +115,84 @@ def start_rnd(seed, config, network, env_config, resume_folder):
     return rnd
 
 
-def train(args, config, device):
-    """The learner's whole run with parsed flags (flags.parse_learner_args), on `device` as
-    runtime.start_tensorflow set it up."""
-    stop = StopRequest()
-    for folder in ("model", "tensorboard"):
-        fileio.check_writable(os.path.join(args.workspace_path, folder))
-    network, env_config, states, meta, anchor = load_start(args, config)
-    demonstrations = []
-    if args.demo_start_fraction > 0:
-        demonstrations = demonstration_checkpoints(demonstration_paths(args.demo_starts),
-                                                   env_config.game, env_config.frame_skip)
-        log.info(f"workers start {args.demo_start_fraction:.0%} of their episodes along "
-                 f"{len(demonstrations)} demonstrations from {args.demo_starts}")
-    optimizer = make_optimizer(network, config)
-    if meta["resume_folder"]:
-        checkpoints.load_optimizer_state(meta["resume_folder"], optimizer,
-                                         network.trainable_variables)
-    rnd = start_rnd(args.seed, config, network, env_config, meta["resume_folder"])
-    update = make_update(network, optimizer, config, anchor, rnd, seed=args.seed)
-    frames_per_unroll = config.unroll_length * env_config.frame_skip
+def load_demonstrations(run, env_config):
+    """The demonstrations workers start episodes along (--demo_starts), or []."""
+    if run.demo_start_fraction == 0:
+        return []
+    demonstrations = demonstration_checkpoints(demonstration_paths(run.demo_starts),
+                                               env_config.game, env_config.frame_skip)
+    log.info(f"workers start {run.demo_start_fraction:.0%} of their episodes along "
+             f"{len(demonstrations)} demonstrations from {run.demo_starts}")
+    return demonstrations
+
+
+def serve(run, config, network, env_config, states, demonstrations, version, on_failure):
+    """(inference server, gRPC service): the learner listening at run.bind, acting with weights
+    of `version` (updates so far) once the server is started."""
     spec = unroll.UnrollSpec(config.unroll_length, network.observation_shape,
                              network.config.num_actions, network.config.lstm_units)
-    run_settings = {
-        "device": device, "pretrained": args.pretrained_model, "states": states,
-        "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
-        "demo_starts": args.demo_starts, "demo_start_fraction": args.demo_start_fraction,
-        **dataclasses.asdict(config)}
-    tracked = None
-    if args.track:  # before anything listens, and before the writer whose scalars it syncs
-        tracked = Tracking(args.workspace_path, meta["run_name"], run_settings,
-                           args.wandb_project, args.wandb_entity)
-        log.info(f"tracking: Weights & Biases run {tracked.where}")
-    synchronous = config.algorithm != "impala"
-    inference = InferenceServer(network, spec, seed=args.seed, queue_size=config.batch_size,
-                                local_folder=True, synchronous=synchronous,
-                                round_size=max(args.workers, 1),
-                                round_timeout_s=config.round_timeout_s, on_failure=stop.fail)
-    inference.version = meta["update"]
-    settings = RunSettings(env_config, tuple(states), network.observation_shape,
-                           inference.local_address, args.demo_start_fraction)
+    inference = InferenceServer(network, spec, seed=run.seed, queue_size=config.batch_size,
+                                local_folder=True, synchronous=config.algorithm != "impala",
+                                round_size=max(run.workers, 1),
+                                round_timeout_s=config.round_timeout_s, on_failure=on_failure)
+    inference.version = version
+    settings = WorkerSettings(env_config, tuple(states), network.observation_shape,
+                              inference.local_address, run.demo_start_fraction)
     try:
-        service = LearnerService(settings.to_dict(), inference, bind=args.bind,
+        service = LearnerService(settings.to_dict(), inference, bind=run.bind,
                                  demonstrations=demonstrations,
                                  secret=secret_from_environment())
     except OSError:
         inference.close()
-        raise UserError(f"cannot listen on {args.bind}: the port is in use or the address is "
+        raise UserError(f"cannot listen on {run.bind}: the port is in use or the address is "
                         "not this machine's; choose another with --bind HOST:PORT") from None
+    return inference, service
+
+
+def stop_serving(inference, batches, service):
+    """After inference.request_stop(): lets the workers learn of the stop with their next answer
+    and leave (10 s at most), then closes the batches, the gRPC service and the server."""
+    deadline = time.monotonic() + 10.0
+    while inference.workers() and inference.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    batches.close()
+    service.close()
+    inference.close()
+
+
+def train(flags, device):
+    """The learner's whole run with its parsed flags (flags.LearnerFlags), on `device` as
+    runtime.start_tensorflow set it up."""
+    run, config = flags.run, flags.learner
+    stop = StopRequest()
+    for folder in ("model", "tensorboard"):
+        fileio.check_writable(os.path.join(run.workspace_path, folder))
+    network, env_config, states, meta, anchor = load_start(flags)
+    demonstrations = load_demonstrations(run, env_config)
+    optimizer = make_optimizer(network, config)
+    if meta["resume_folder"]:
+        checkpoints.load_optimizer_state(meta["resume_folder"], optimizer,
+                                         network.trainable_variables)
+    rnd = start_rnd(run.seed, config, network, env_config, meta["resume_folder"])
+    update = make_update(network, optimizer, config, anchor, rnd, seed=run.seed)
+    frames_per_unroll = config.unroll_length * env_config.frame_skip
+    run_settings = {
+        "device": device, "pretrained": run.pretrained_model, "states": states,
+        "network": dataclasses.asdict(network.config), "env": env_config.to_dict(),
+        "demo_starts": run.demo_starts, "demo_start_fraction": run.demo_start_fraction,
+        **dataclasses.asdict(config)}
+    tracked = None
+    if run.track:  # before anything listens, and before the writer whose scalars it syncs
+        tracked = Tracking(run.workspace_path, meta["run_name"], run_settings,
+                           run.wandb_project, run.wandb_entity)
+        log.info(f"tracking: Weights & Biases run {tracked.where}")
+    inference, service = serve(run, config, network, env_config, states, demonstrations,
+                               meta["update"], stop.fail)
     inference.start()
-    batches = Rounds(inference) if synchronous else BatchPrefetcher(inference.unroll_queue,
-                                                                    config.batch_size)
+    batches = (BatchPrefetcher(inference.unroll_queue, config.batch_size)
+               if config.algorithm == "impala" else Rounds(inference))
     writer = tf.summary.create_file_writer(
-        os.path.join(args.workspace_path, "tensorboard", meta["run_name"]))
+        os.path.join(run.workspace_path, "tensorboard", meta["run_name"]))
     with writer.as_default():
         summaries.write_settings(run_settings, step=meta["frames"])
     log.info(f"{config.algorithm}{' + RND' if rnd else ''}: training {env_config.game} "
@@ -236,24 +200,23 @@ def train(args, config, device):
              f"{meta['resume_folder'] or meta['pretrained'] or 'from scratch'}; "
              f"TensorBoard run {meta['run_name']}")
     log.info(f"listening on {service.address}")
-    announce_address(args.address_fd, service.address)
+    announce_address(run.address_fd, service.address)
 
     evaluator = None
     if config.eval_every:
-        evaluator = Evaluator(args.workspace_path, env_config, states, config.eval_episodes,
+        evaluator = Evaluator(run.workspace_path, env_config, states, config.eval_episodes,
                               config.eval_every, meta["frames"])
 
-    def save_for_evaluation(path):
-        checkpoints.save_model(path, network, env_config, metadata={
-            "kind": "reinforcement", "update": meta["update"], "frames": meta["frames"],
-            "pretrained": meta["pretrained"], "states": states, "run_name": meta["run_name"],
-            "learner": dataclasses.asdict(config)})
+    def save(final=False):
+        save_checkpoint(run.workspace_path, network, env_config, optimizer, meta, states, config,
+                        rnd, final)
 
-    progress = LearnerProgress(config.total_frames, meta["frames"])
-    latest_return = None
-    start_frames, first_update, skipped = meta["frames"], True, 0
-    window = {"time": time.monotonic(), "frames": meta["frames"], "update": meta["update"],
-              "returns": [], "passes": 0, "rows": 0}
+    def save_for_evaluation(path):
+        checkpoints.save_model(path, network, env_config,
+                               metadata=checkpoint_metadata(meta, states, config))
+
+    status = Status(writer, inference, env_config, config.total_frames, meta)
+    start_frames, skipped = meta["frames"], 0
     try:
         while meta["frames"] < config.total_frames and not stop:
             learnt = learn_from_next_batch(batches, update, optimizer, inference, meta, config,
@@ -265,34 +228,17 @@ def train(args, config, device):
                 skipped += 1
                 log.warning(f"warning: update {meta['update']} skipped: its loss or "
                             f"gradients are not finite ({skipped} so far)")
-            write_step_summaries(writer, meta, metrics, lag, unrolls, window)
-            if window["returns"]:
-                latest_return = window["returns"][-1]
-            progress.update(meta["frames"], latest_return)
+            status.after_update(meta, metrics, lag, unrolls)
             if evaluator is not None:
                 report_results(writer, evaluator.after_update(meta["frames"], meta["update"],
                                                               save_for_evaluation), tracked)
             if meta["update"] % config.save_every == 0:
-                save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd)
-            if first_update:  # throughput counts from here, after waiting and compiling
-                window.update(time=time.monotonic(), frames=meta["frames"], update=meta["update"])
-                first_update = False
-            elif time.monotonic() - window["time"] >= STATUS_EVERY_S:
-                window = report(writer, inference, meta, window, metrics, lag, env_config)
+                save()
     finally:
-        progress.close()
         inference.request_stop()
-        if not first_update and meta["update"] > window["update"]:
-            report(writer, inference, meta, window, metrics, lag, env_config)
-        save_checkpoint(args, network, env_config, optimizer, meta, states, config, rnd,
-                        final=True)
-        # Workers learn of the stop with their next answer and leave.
-        deadline = time.monotonic() + 10.0
-        while inference.workers() and inference.running and time.monotonic() < deadline:
-            time.sleep(0.1)
-        batches.close()
-        service.close()
-        inference.close()
+        status.close(meta)
+        save(final=True)
+        stop_serving(inference, batches, service)
         if evaluator is not None:
             finished = meta["frames"] >= config.total_frames  # not stopped, nor failed
             if finished:

@@ -1,6 +1,6 @@
 """An environment worker: steps one emulator for the learner, which chooses every action.
 
-Everything it plays comes from the learner's settings (config.RunSettings): the environment,
+Everything it plays comes from the learner's settings (config.WorkerSettings): the environment,
 the start states (one drawn per episode). It holds no network and imports no TensorFlow, so it
 costs an emulator's memory, not a model's. stable-retro runs one emulator per process, so one
 worker plays one environment: run more workers for more environments.
@@ -24,7 +24,7 @@ from retro_rl.errors import UserError
 from retro_rl.rl import transport
 from retro_rl.rl.admission import secret_from_environment
 from retro_rl.rl.channels import ConnectionLost, LocalChannel, StepReport
-from retro_rl.rl.config import RunSettings
+from retro_rl.rl.config import WorkerSettings
 
 STATUS_EVERY_S = 30.0
 log = logging.getLogger("worker")
@@ -125,7 +125,7 @@ def run_worker(learner_address, worker_id, seed, connect_timeout_s):
             if stop:
                 log.info("the learner says the run is over")
                 return
-            settings = RunSettings.from_dict(settings_dict)
+            settings = WorkerSettings.from_dict(settings_dict)
             if known is not None and not known.same_run(settings):
                 raise UserError("the learner's settings changed (another run?); restart "
                                 "this worker")

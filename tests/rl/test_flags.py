@@ -8,8 +8,9 @@ import pytest
 
 from retro_rl.envs import EnvConfig
 from retro_rl.errors import UserError
-from retro_rl.rl.config import DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS, LearnerConfig
-from retro_rl.rl.flags import parse_actor_args, parse_learner_args
+from retro_rl.rl.config import (DEFAULT_BIND, FINE_TUNING_DEFAULTS, PRESETS, LearnerConfig,
+                                RunConfig)
+from retro_rl.rl.flags import learner_parser, parse_actor_args, parse_learner_args
 
 
 def test_config_checks_itself():
@@ -22,9 +23,9 @@ def test_config_checks_itself():
 
 
 def test_flags_meant_for_actors_are_ignored_and_unknown_ones_are_errors():
-    args, config = parse_learner_args(["--batch_size", "3", "--actor_id", "2",
+    run, _, config, notes = parse_learner_args(["--batch_size", "3", "--actor_id", "2",
                                        "--learner_address", "10.0.0.1:5"])
-    assert config.batch_size == 3 and args.bind == DEFAULT_BIND
+    assert config.batch_size == 3 and run.bind == DEFAULT_BIND
     assert parse_actor_args(["--total_frames", "99", "--actor_id", "2"]).actor_id == 2
     with pytest.raises(UserError, match="--bogus"):
         parse_learner_args(["--bogus", "1"])
@@ -40,6 +41,41 @@ def test_flags_meant_for_actors_are_ignored_and_unknown_ones_are_errors():
         parse_learner_args(["--life_loss_penalty", "-5"])
 
 
+def test_every_run_setting_is_a_learner_flag_that_reaches_the_run_config():
+    """A RunConfig field is the one edit a new run setting takes: the learner gets its flag,
+    with a help, and the run code its value; a flag left out keeps the field's default."""
+    helps = {action.dest: action.help for action in learner_parser()._actions}
+    given = {"workspace_path": "w", "pretrained_model": "m", "preset": "ppo_rnd",
+             "demo_starts": "movies", "demo_start_fraction": 0.25, "bind": "127.0.0.1:0",
+             "gpu": 1, "tf_threads": 2, "run_name": "r", "seed": 5, "workers": 3,
+             "address_fd": 9, "wandb_project": "p", "wandb_entity": "e"}
+    for field in dataclasses.fields(RunConfig):
+        assert helps.get(field.name), f"the learner has no --{field.name} with a help"
+        assert field.name in given or field.type is bool, f"no value to try for {field.name}"
+    flags = [text for name, value in given.items() for text in (f"--{name}", str(value))]
+    run = parse_learner_args([*flags, "--no-resume", "--no-track"]).run
+    assert run == RunConfig(**given)
+    assert parse_learner_args([]).run == RunConfig()
+
+
+@pytest.mark.parametrize("flags, refused", [
+    (["--demo_start_fraction", "0.5"], "--demo_start_fraction needs --demo_starts"),
+    (["--demo_starts", "m", "--demo_start_fraction", "2"], "--demo_start_fraction must be in"),
+    (["--workers", "-1"], "--workers must be at least 0"),
+    (["--tf_threads", "-2"], "--tf_threads must be at least 0"),
+    (["--address_fd", "-3"], "--address_fd must be a file descriptor"),
+    (["--gpu", "2"], "invalid choice"),
+])
+def test_run_settings_are_checked_before_anything_starts(flags, refused):
+    with pytest.raises(UserError, match=refused):
+        parse_learner_args(flags)
+
+
+def test_demonstration_starts_take_half_the_episodes_unless_told():
+    assert parse_learner_args(["--demo_starts", "m"]).run.demo_start_fraction == 0.5
+    assert parse_learner_args([]).run.demo_start_fraction == 0.0
+
+
 def write_model_config(folder, **metadata):
     """A model folder's config.json alone: what the flags read, without TensorFlow."""
     folder.mkdir(parents=True)
@@ -53,17 +89,17 @@ def test_resume_continues_a_ppo_rnd_run_with_its_settings_and_says_so(tmp_path):
     saved = LearnerConfig(**{**PRESETS["ppo_rnd"], "unroll_length": 10})
     write_model_config(tmp_path / "model" / "reinforcement_model_20", kind="reinforcement",
                        update=20, pretrained=None, learner=dataclasses.asdict(saved))
-    args, config = parse_learner_args(["--workspace_path", str(tmp_path), "--resume",
+    run, _, config, notes = parse_learner_args(["--workspace_path", str(tmp_path), "--resume",
                                        "--pretrained_model", "none"])  # what the launcher adds
     assert config == saved
     assert (config.algorithm, config.rnd_coef, config.learning_rate) == ("ppo", 1.0, 1e-4)
-    (note,) = args.notes
+    (note,) = notes
     assert "ppo + RND, learning_rate 0.0001" in note and "changed by flags: none" in note
 
-    args, config = parse_learner_args(["--workspace_path", str(tmp_path), "--resume",
+    run, _, config, notes = parse_learner_args(["--workspace_path", str(tmp_path), "--resume",
                                        "--learning_rate", "3e-5", "--total_frames", "900"])
     assert (config.learning_rate, config.total_frames, config.discount) == (3e-5, 900, 0.999)
-    (note,) = args.notes
+    (note,) = notes
     assert note.endswith("changed by flags: learning_rate 0.0001 -> 3e-05, "
                          "total_frames 10000000 -> 900")
 
@@ -86,10 +122,10 @@ def test_resumed_fine_tuning_keeps_its_pretrained_model_and_its_small_steps(tmp_
     fine_tuning = LearnerConfig(**FINE_TUNING_DEFAULTS)
     write_model_config(tmp_path / "model" / "reinforcement_model_40", kind="reinforcement",
                        pretrained=str(pretrained), learner=dataclasses.asdict(fine_tuning))
-    args, config = parse_learner_args(["--workspace_path", str(tmp_path), "--resume"])
+    run, _, config, notes = parse_learner_args(["--workspace_path", str(tmp_path), "--resume"])
     assert config.learning_rate == config.value_learning_rate == 1e-5 and config.kl_cost == 1.0
-    assert args.pretrained_model == str(pretrained)
-    same, _ = parse_learner_args(["--workspace_path", str(tmp_path), "--resume",
+    assert run.pretrained_model == str(pretrained)
+    same, *_ = parse_learner_args(["--workspace_path", str(tmp_path), "--resume",
                                   "--pretrained_model", "supervised_model_3"])
     assert same.pretrained_model == str(pretrained)
     with pytest.raises(UserError, match="started from .*supervised_model_3"):
@@ -111,26 +147,26 @@ def cloned_critic(tmp_path, **targets):
 
 def test_a_cloned_critic_skips_the_value_warmup_only_for_its_own_discount_and_reward(tmp_path):
     flags = cloned_critic(tmp_path)
-    args, config = parse_learner_args(flags)
+    run, _, config, notes = parse_learner_args(flags)
     assert config.value_warmup_updates == 0
-    assert args.notes == ["no value warm-up: the pretrained model's value head learnt the "
-                          "returns of this run's reward and discount"]
+    assert notes == ("no value warm-up: the pretrained model's value head learnt the returns "
+                     "of this run's reward and discount",)
 
-    args, config = parse_learner_args([*flags, "--preset", "ppo_rnd"])  # gamma 0.999
+    run, _, config, notes = parse_learner_args([*flags, "--preset", "ppo_rnd"])  # gamma 0.999
     assert config.value_warmup_updates == FINE_TUNING_DEFAULTS["value_warmup_updates"]
-    (note,) = args.notes
+    (note,) = notes
     assert "value warm-up of 500 updates" in note and "discount 0.99 (this run: 0.999)" in note
 
-    args, config = parse_learner_args([*flags, "--reward_scale", "1"])
+    run, _, config, notes = parse_learner_args([*flags, "--reward_scale", "1"])
     assert config.value_warmup_updates == 500
-    assert "reward_scale 0.05 (this run: 1.0)" in args.notes[0]
+    assert "reward_scale 0.05 (this run: 1.0)" in notes[0]
 
-    _, config = parse_learner_args([*flags, "--value_warmup_updates", "7"])
+    _, _, config, _ = parse_learner_args([*flags, "--value_warmup_updates", "7"])
     assert config.value_warmup_updates == 7  # a flag given wins
 
 
 def test_a_model_without_a_cloned_critic_warms_its_value_head_up(tmp_path):
     write_model_config(tmp_path / "model" / "clone", kind="supervised", value_targets=None)
-    args, config = parse_learner_args(["--workspace_path", str(tmp_path),
+    run, _, config, notes = parse_learner_args(["--workspace_path", str(tmp_path),
                                        "--pretrained_model", "clone"])
-    assert config.value_warmup_updates == 500 and args.notes == []
+    assert config.value_warmup_updates == 500 and notes == ()

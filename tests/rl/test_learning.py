@@ -44,21 +44,21 @@ def test_defaults_follow_where_training_starts(tmp_path):
                       env_config, {"kind": kind})
     workspace = ["--workspace_path", str(tmp_path)]
 
-    args, config = parse_learner_args(workspace)
-    assert config == LearnerConfig()
-    _, scratch_env, *_ = start.load_start(args, config)
+    parsed = parse_learner_args(workspace)
+    assert parsed.learner == LearnerConfig()
+    _, scratch_env, *_ = start.load_start(parsed)
     assert {name: getattr(scratch_env, name) for name in game_defaults} == game_defaults
 
-    args, config = parse_learner_args(workspace + ["--pretrained_model", "supervised"])
-    assert config == LearnerConfig(**FINE_TUNING_DEFAULTS)
-    _, cloned_env, *_ = start.load_start(args, config)
+    parsed = parse_learner_args(workspace + ["--pretrained_model", "supervised"])
+    assert parsed.learner == LearnerConfig(**FINE_TUNING_DEFAULTS)
+    _, cloned_env, *_ = start.load_start(parsed)
     assert cloned_env == scratch_env.replace(obs_size=36)
 
-    args, config = parse_learner_args(workspace + ["--pretrained_model", "reinforcement",
+    parsed = parse_learner_args(workspace + ["--pretrained_model", "reinforcement",
                                                    "--learning_rate", "1e-4",
                                                    "--max_episode_steps", "0"])
-    assert config.learning_rate == 1e-4 and config.kl_cost == 1.0
-    _, rl_env, *_ = start.load_start(args, config)
+    assert parsed.learner.learning_rate == 1e-4 and parsed.learner.kl_cost == 1.0
+    _, rl_env, *_ = start.load_start(parsed)
     assert rl_env.reward_scale == 0.5 and rl_env.max_episode_steps is None
     assert rl_env.life_loss_penalty == 0
 
@@ -69,10 +69,10 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     checkpoints.save_model(str(tmp_path / "model" / "sl"), pretrained, env_config,
                            {"kind": "supervised"})
     flags = ["--workspace_path", str(tmp_path), "--kl_cost", "0.1"]
-    args, config = parse_learner_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.5",
+    parsed = parse_learner_args(flags + ["--pretrained_model", "sl", "--reward_scale", "0.5",
                                                "--max_episode_steps", "300",
                                                "--life_loss_penalty", "100"])
-    network, start_env, states, meta, anchor = start.load_start(args, config)
+    network, start_env, states, meta, anchor = start.load_start(parsed)
     assert meta["pretrained"] == str(tmp_path / "model" / "sl") and meta["update"] == 0
     assert start_env.reward_scale == 0.5 and states == [None]
     assert start_env.life_loss_penalty == 100 and env_config.life_loss_penalty == 0
@@ -87,13 +87,13 @@ def test_resume_continues_the_newest_checkpoint_and_a_fresh_run_refuses_it(tmp_p
     update(unroll.stack([make_unroll(SPEC6, 0)]))
     meta.update(update=7, frames=168)
     for number in (3, 7):
-        start.save_checkpoint(args, network, start_env, optimizer, dict(meta, update=number),
-                                states, LearnerConfig())
+        start.save_checkpoint(str(tmp_path), network, start_env, optimizer,
+                              dict(meta, update=number), states, LearnerConfig())
 
     with pytest.raises(UserError, match="reinforcement_model_7 is from an earlier run"):
-        start.load_start(args, config)
-    args, config = parse_learner_args(flags + ["--resume"])
-    resumed, resumed_env, _, resumed_meta, anchor = start.load_start(args, config)
+        start.load_start(parsed)
+    parsed = parse_learner_args(flags + ["--resume"])
+    resumed, resumed_env, _, resumed_meta, anchor = start.load_start(parsed)
     assert (resumed_meta["update"], resumed_meta["frames"]) == (7, 168)
     assert resumed_meta["run_name"] == meta["run_name"]  # TensorBoard curves continue
     assert resumed_env == start_env and anchor is not None
@@ -134,7 +134,7 @@ def test_a_worker_that_cannot_go_on_stops_the_learner_with_one_line_and_a_checkp
     from retro_rl.cluster import children
     from retro_rl.rl import transport
     from retro_rl.rl.channels import LocalChannel
-    from retro_rl.rl.config import RunSettings
+    from retro_rl.rl.config import WorkerSettings
     from tests.support import ROOT, assert_one_line_error
 
     # Port 0, and the address the learner bound read from its pipe, as the launchers do.
@@ -145,7 +145,7 @@ def test_a_worker_that_cannot_go_on_stops_the_learner_with_one_line_and_a_checkp
         address = children.read_address(address_pipe, timeout_s=120)
         assert address is not None, "the learner ended without listening"
         with transport.WorkerClient(address, deadline_s=120) as client:
-            settings = RunSettings.from_dict(client.get_settings()[0])
+            settings = WorkerSettings.from_dict(client.get_settings()[0])
         assert "token" not in settings.to_dict()  # nothing secret is served
         assert os.stat(os.path.dirname(settings.local_address)).st_mode & 0o777 == 0o700
         channel = LocalChannel(settings.local_address, 0, settings.observation_shape, 10)

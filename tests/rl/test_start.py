@@ -41,7 +41,7 @@ def test_every_environment_setting_is_a_learner_flag_that_reaches_the_run(tmp_pa
     flag, with help, and a value given there is the one the run's EnvConfig holds."""
     helps = {action.dest: action.help for action in learner_parser()._actions}
     workspace = ["--workspace_path", str(tmp_path)]
-    defaults = {game: load_start(*parse_learner_args([*workspace, "--game", game]))[1]
+    defaults = {game: load_start(parse_learner_args([*workspace, "--game", game]))[1]
                 for game in GAMES}
     for field in dataclasses.fields(EnvConfig):
         assert helps.get(field.name), f"the learner has no --{field.name} with a help"
@@ -51,7 +51,7 @@ def test_every_environment_setting_is_a_learner_flag_that_reaches_the_run(tmp_pa
         for game, value in candidates:
             game_flags = [] if field.name == "game" else ["--game", game]
             try:
-                env_config = load_start(*parse_learner_args(
+                env_config = load_start(parse_learner_args(
                     [*workspace, *game_flags, *as_flags(field.name, value)]))[1]
             except UserError as error:  # a setting of the other game, or another platform's
                 tried.append(f"{game}: {error}")
@@ -90,9 +90,9 @@ def test_only_the_newest_checkpoints_stay_with_the_final_and_pretrained_ones(tmp
 def test_keep_checkpoints_defaults_to_five_and_zero_keeps_every_one(tmp_path):
     for update in range(1, 8):
         write_checkpoint(tmp_path, update)
-    _, config = parse_learner_args(["--workspace_path", str(tmp_path)])
+    config = parse_learner_args(["--workspace_path", str(tmp_path)]).learner
     remove_old_checkpoints(str(tmp_path), config.keep_checkpoints, None)
     assert left(tmp_path) == [3, 4, 5, 6, 7]
-    _, config = parse_learner_args(["--keep_checkpoints", "0"])
+    config = parse_learner_args(["--keep_checkpoints", "0"]).learner
     assert remove_old_checkpoints(str(tmp_path), config.keep_checkpoints, None) == []
     assert left(tmp_path) == [3, 4, 5, 6, 7]

@@ -14,7 +14,7 @@ from retro_rl.model.network import create_network
 from retro_rl.rl import transport
 from retro_rl.rl.channels import LocalChannel
 from retro_rl.rl.inference import InferenceServer
-from retro_rl.rl.learning import run_totals, write_step_summaries
+from retro_rl.rl.status import run_totals, write_step_summaries
 from retro_rl.rl.unroll import UnrollSpec
 from retro_rl.rl.worker import Player
 from tests.support import CheckedThread

@@ -37,7 +37,7 @@ def test_a_worker_whose_start_fails_tells_the_learner_which_stops(tmp_path):
 
     from retro_rl.envs import EnvConfig
     from retro_rl.rl import transport
-    from retro_rl.rl.config import RunSettings
+    from retro_rl.rl.config import WorkerSettings
     from retro_rl.rl.inference import InferenceServer
     from retro_rl.rl.learning import StopRequest
     from retro_rl.rl.unroll import UnrollSpec
@@ -48,7 +48,7 @@ def test_a_worker_whose_start_fails_tells_the_learner_which_stops(tmp_path):
     # The worker fails before its first report, so no network is ever asked for an action.
     inference = InferenceServer(None, UnrollSpec(4, env.observation_shape, 23, 8),
                                 local_folder=True, on_failure=stop.fail).start()
-    settings = RunSettings(env, ("Level1",), env.observation_shape, inference.local_address,
+    settings = WorkerSettings(env, ("Level1",), env.observation_shape, inference.local_address,
                            demo_start_fraction=0.5)
     short = [{"name": "short", "pads": np.zeros((7, 12), np.uint8), "checkpoints": [(0, b"")]}]
     with transport.LearnerService(settings.to_dict(), inference, demonstrations=short) as service:
