@@ -12,8 +12,8 @@ observations, wrappers, config); every command uses the same `make_env`.
 
 import numpy as np
 
-from retro_rl import cli
-from retro_rl.envs import EnvConfig, add_observation_flags, games
+from retro_rl import cli, fields
+from retro_rl.envs import EnvConfig, games
 from retro_rl.envs.actions import (action_names, action_table, button_masks, buttons_of,
                                    combination_name)
 from retro_rl.envs.gymnasium_games import NATIVE
@@ -22,11 +22,7 @@ from retro_rl.errors import UserError
 
 def build_parser():
     parser = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--game", default=games.DEFAULT_GAME,
-                        help="stable-retro game id, or a registered Gymnasium id such as "
-                             "ALE/Pong-v5")
-    parser.add_argument("--state", default=None, help="start state (default: the game's own)")
-    add_observation_flags(parser)
+    fields.add_flags(parser, EnvConfig, describe=fields.help_with_default)  # all of them
     parser.add_argument("--steps", type=int, default=100,
                         help="random agent steps to play after the reset")
     parser.add_argument("--seed", type=int, default=0, help="seed of the reset and the actions")
@@ -41,10 +37,9 @@ def main(argv=None):
         raise UserError(f"--steps must be at least 0 (got {args.steps})")
     if args.image is not None and not args.image.lower().endswith(".png"):
         raise UserError(f"--image {args.image!r}: name a .png file")
-    # --grayscale left out: the game's default (gray for the ALE's Atari games, RGB otherwise).
-    config = EnvConfig(game=games.resolve_game(args.game), state=args.state,
-                       frame_skip=args.frame_skip, obs_size=args.obs_size,
-                       grayscale=args.grayscale or None, action_set=args.action_set)
+    given = fields.given_settings(args, EnvConfig)  # left out: EnvConfig's default for the game
+    config = EnvConfig(**{**given, "game": games.resolve_game(given.get("game",
+                                                                        games.DEFAULT_GAME))})
     env = config.make()
     try:
         observation, info = env.reset(seed=args.seed)

@@ -30,6 +30,52 @@ def balanced_accuracy(confusion):
     return float(np.mean(np.diag(confusion)[present] / support[present]))
 
 
+class Interval:
+    """The training steps since the last report: their mean losses, their confusion and their
+    speed. `add` each step; `scores` reports and starts the next interval."""
+
+    def __init__(self, num_actions, frames_per_step, with_values):
+        self.confusion = np.zeros((num_actions, num_actions), np.int64)
+        self.frames_per_step, self.with_values = frames_per_step, with_values
+        self._reset()
+
+    def _reset(self):
+        self.confusion[:] = 0
+        self.loss, self.value_loss, self.steps, self.seconds = 0.0, 0.0, 0, 0.0
+
+    def add(self, loss, value_loss, confusion, seconds):
+        self.confusion += confusion
+        self.loss += float(loss)
+        self.value_loss += float(value_loss)
+        self.steps += 1
+        self.seconds += seconds
+
+    def scores(self):
+        """({cross_entropy, accuracy, balanced_accuracy[, value_loss]}, confusion, frames/s) of
+        the interval, which starts over."""
+        scores = {"cross_entropy": self.loss / self.steps, "accuracy": accuracy(self.confusion),
+                  "balanced_accuracy": balanced_accuracy(self.confusion)}
+        if self.with_values:
+            scores["value_loss"] = self.value_loss / self.steps
+        result = scores, self.confusion.copy(), self.steps * self.frames_per_step / self.seconds
+        self._reset()
+        return result
+
+
+def print_last_scores(curves):
+    """The last training and validation scores of `curves`, a line each."""
+    for split in ("train", "val"):
+        if curves[split]:
+            last = curves[split][-1]
+            critic = ""
+            if np.isfinite(last.get("explained_variance", np.nan)):
+                critic = (f", value loss {last['value_loss']:.3f}, explained variance "
+                          f"{last['explained_variance']:.2f}")
+            print(f"{split}: cross-entropy {last['cross_entropy']:.3f}, accuracy "
+                  f"{last['accuracy']:.3f}, balanced accuracy {last['balanced_accuracy']:.3f}"
+                  + critic)
+
+
 def write_action_histogram(tag, counts, step, description):
     """A TensorBoard histogram with one bucket per action index (tf.summary.histogram would
     choose its own bucket edges, so predicted and demonstrated would not line up)."""

@@ -9,20 +9,20 @@ import dataclasses
 import pathlib
 import time
 
-import numpy as np
 import tensorflow as tf
 import tqdm
 
 from retro_rl import fileio, summaries
-from retro_rl.tracking import Tracking
 from retro_rl.bc import data, metrics, train, values
 from retro_rl.bc.config import BCConfig
 from retro_rl.demos import dataset, movies, parsing
 from retro_rl.envs import EnvConfig, games
+from retro_rl.envs.config import OBSERVATION_SETTINGS
 from retro_rl.envs.actions import action_names
 from retro_rl.errors import UserError
 from retro_rl.model import checkpoints, folders
 from retro_rl.model.config import NetworkConfig
+from retro_rl.tracking import Tracking
 
 CURVES_IMAGE = "image/supervised_learning.png"
 
@@ -35,7 +35,7 @@ def train_model(config: BCConfig) -> str:
     workspace = pathlib.Path(config.workspace_path)
     dataset_path = pathlib.Path(config.dataset_path or config.default_dataset_path())
     wanted = {name: getattr(config, name)
-              for name in train.OBSERVATION_SETTINGS + train.NETWORK_SETTINGS}
+              for name in OBSERVATION_SETTINGS + train.NETWORK_SETTINGS}
     for folder in ("model", "tensorboard", "image", dataset_path.parent):
         fileio.check_writable(workspace / folder)
     fileio.remove_stale_temporaries(folders.models_folder(workspace))
@@ -94,8 +94,8 @@ def train_model(config: BCConfig) -> str:
     batches = iter(data.training_dataset(stream, env_config.observation_shape))
     state = network.initial_state(config.batch_size)
     frames_per_step = config.batch_size * config.seq_len
-    confusion = np.zeros((env_config.num_actions,) * 2, np.int64)
-    loss_sum, value_loss_sum, interval_steps, train_seconds = 0.0, 0.0, 0, 0.0
+    interval = metrics.Interval(env_config.num_actions, frames_per_step,
+                                with_values=reward_settings is not None)
     postfix: dict[str, str] = {}
     bar = tqdm.tqdm(total=config.training_steps, initial=start_step, desc="training",
                     unit="step")
@@ -120,31 +120,21 @@ def train_model(config: BCConfig) -> str:
                                                    config.training_steps, config.lr_schedule)
             optimizer.learning_rate.assign(learning_rate)
             loss, value_loss, batch_confusion, state = train_step(next(batches), state)
-            confusion += batch_confusion.numpy()
-            loss_sum += float(loss)
-            value_loss_sum += float(value_loss)
-            interval_steps += 1
-            train_seconds += time.perf_counter() - started
+            interval.add(loss, value_loss, batch_confusion.numpy(),
+                         time.perf_counter() - started)
             bar.update(1)
 
             if step % config.log_every == 0 or step == config.training_steps:
-                scores = {"cross_entropy": loss_sum / interval_steps,
-                          "accuracy": metrics.accuracy(confusion),
-                          "balanced_accuracy": metrics.balanced_accuracy(confusion)}
-                if reward_settings is not None:
-                    scores["value_loss"] = value_loss_sum / interval_steps
+                scores, confusion, frames_per_second = interval.scores()
                 metrics.write_metrics("train", scores, confusion, step, names)
                 tf.summary.scalar("charts/learning_rate", learning_rate, step)
-                tf.summary.scalar("charts/frames_per_second",
-                                  interval_steps * frames_per_step / train_seconds, step)
+                tf.summary.scalar("charts/frames_per_second", frames_per_second, step)
                 tf.summary.scalar("charts/epochs",
                                   step * frames_per_step / train_movies.num_steps, step)
                 curves["train"].append({"step": step, **scores})
                 postfix.update(loss=f"{scores['cross_entropy']:.3f}",
                                acc=f"{scores['accuracy']:.3f}")
                 bar.set_postfix(postfix)
-                confusion[:] = 0
-                loss_sum, value_loss_sum, interval_steps, train_seconds = 0.0, 0.0, 0, 0.0
 
             if val_movies and (step % config.eval_every == 0 or step == config.training_steps):
                 validate(step)
@@ -170,16 +160,7 @@ def train_model(config: BCConfig) -> str:
     if start_step >= config.training_steps:
         print(f"{checkpoint} is already at step {start_step}; raise --training_steps to go on")
     metrics.plot_curves(curves, str(workspace / CURVES_IMAGE))
-    for split in ("train", "val"):
-        if curves[split]:
-            last = curves[split][-1]
-            critic = ""
-            if np.isfinite(last.get("explained_variance", np.nan)):
-                critic = (f", value loss {last['value_loss']:.3f}, explained variance "
-                          f"{last['explained_variance']:.2f}")
-            print(f"{split}: cross-entropy {last['cross_entropy']:.3f}, accuracy "
-                  f"{last['accuracy']:.3f}, balanced accuracy {last['balanced_accuracy']:.3f}"
-                  + critic)
+    metrics.print_last_scores(curves)
     return folders.checkpoint_path(workspace, folders.SUPERVISED_PREFIX, step)
 
 
@@ -206,7 +187,7 @@ def load_movies(config, dataset_path, checkpoint, resumed):
                          config.grayscale, config.action_set, config.workers, progress=True)
     parsed = dataset.dataset_settings(dataset_path)
     env_config = EnvConfig(game=parsed["game"], **{
-        name: parsed[name] for name in train.OBSERVATION_SETTINGS})
+        name: parsed[name] for name in OBSERVATION_SETTINGS})
     if resumed and resumed["env"]["game"] != env_config.game:
         raise UserError(f"cannot resume {checkpoint}: it plays {resumed['env']['game']}, "
                         f"but {dataset_path} holds {env_config.game} movies")

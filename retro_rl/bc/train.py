@@ -16,7 +16,6 @@ from retro_rl.rl.losses import explained_variance
 
 # Settings a checkpoint must share with a run that resumes it (they shape the network's inputs
 # and outputs); training settings such as the learning rate may change.
-OBSERVATION_SETTINGS = ("frame_skip", "obs_size", "grayscale", "action_set")
 NETWORK_SETTINGS = ("torso", "lstm_units", "use_prev_action", "use_prev_reward")
 
 

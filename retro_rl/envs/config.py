@@ -7,6 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from retro_rl import fields
 from retro_rl.envs import games, gymnasium_games, wrappers
 from retro_rl.envs.actions import ACTION_SETS, DEFAULT_ACTION_SET, SET_PLATFORM, action_names
 from retro_rl.envs.emulator import make_retro
@@ -171,20 +172,25 @@ class EnvConfig(Settings):
         return make_env(self, record_path=record_path)
 
 
+# The settings a dataset and the model trained on it share (bc/train.py checks them).
+OBSERVATION_SETTINGS = ("frame_skip", "obs_size", "grayscale", "action_set")
+
+
 def add_observation_flags(parser):
-    """The command-line flags of the settings a dataset and a model must share, with EnvConfig's
-    defaults: --frame_skip, --obs_size, --grayscale, --action_set."""
-    defaults = EnvConfig()
-    parser.add_argument("--frame_skip", type=int, default=defaults.frame_skip,
-                        help="emulator frames per agent step (the model plays with the same)")
-    parser.add_argument("--obs_size", type=int, default=defaults.obs_size,
-                        help="observations are obs_size x obs_size pixels")
-    parser.add_argument("--grayscale", action="store_true",
-                        help="one grey channel per observation instead of RGB")
-    parser.add_argument("--action_set", default=None, choices=sorted(ACTION_SETS),
-                        help="action table the agent chooses from and demonstrated buttons are "
-                             "projected onto (default: the game's platform's: full on the "
-                             "Genesis, ale on the Atari 2600)")
+    """The flags of OBSERVATION_SETTINGS, made from EnvConfig's fields, for the commands that
+    replay .bk2 movies (stable-retro games): left out, a flag is EnvConfig's default, RGB, and
+    (action_set None) the movies' platform's own action table."""
+    defaults = {field.name: field.default for field in dataclasses.fields(EnvConfig)
+                if field.name in OBSERVATION_SETTINGS}
+    defaults["grayscale"] = False
+
+    def describe(field):
+        shown = {None: "the platform's", False: "off"}.get(defaults[field.name],
+                                                              defaults[field.name])
+        return f"{field.metadata['help'].split(' (default')[0]} (default: {shown})"
+
+    fields.add_flags(parser, EnvConfig, describe=describe, names=OBSERVATION_SETTINGS)
+    parser.set_defaults(**defaults)
 
 
 def make_env(config: EnvConfig | None = None, *, record_path: str | None = None,
