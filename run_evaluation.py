@@ -125,7 +125,6 @@ def resolve_environment(args, model_folder):
 def build_report(args, env_config, states, model_config, results, partial=False):
     """The report of the episodes in `results` ({policy: rows}); `partial` marks a run that
     was interrupted before every episode was played."""
-    sonic = games.is_sonic(env_config.game)
     report = {
         "settings": {
             "model_name": args.model_name, "game": env_config.game,
@@ -134,7 +133,7 @@ def build_report(args, env_config, states, model_config, results, partial=False)
             "baseline": args.baseline, "env": env_config.to_dict(),
             "model_config": {k: v for k, v in model_config.items() if k != "env"},
         },
-        "policies": {label: {"episodes": rows, "summary": reports.summarize(rows, sonic)}
+        "policies": {label: {"episodes": rows, "summary": reports.summarize(rows)}
                      for label, rows in results.items() if rows},
     }
     if partial:

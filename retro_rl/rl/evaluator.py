@@ -24,7 +24,6 @@ import queue
 import shutil
 import signal
 
-from retro_rl.envs import games
 
 BEST_MODEL = "best_model"
 EVALUATION_FILE = "evaluation.json"
@@ -169,7 +168,6 @@ def _serve(jobs, results, workspace_path, env_config, states, episodes, best):
     start_tensorflow(gpu=False, threads=1)  # one core's share, beside the learner's
     env_config = evaluation_env(env_config, MAX_STEPS)
     player = Player(env_config, tensorflow_started=True)
-    sonic = games.is_sonic(env_config.game)
     try:
         while (job := jobs.get()) is not None:
             path, frames, update = job
@@ -182,7 +180,7 @@ def _serve(jobs, results, workspace_path, env_config, states, episodes, best):
                     act, statistics, _ = player.play(states, source, episode, SEED)
                     rows.append(reports.episode_row(episode, SEED + episode, act, statistics,
                                                     None))
-                summary = result["summary"] = reports.summarize(rows, sonic)
+                summary = result["summary"] = reports.summarize(rows)
                 report = {
                     "settings": {"frames": frames, "update": update, "game": env_config.game,
                                  "states": [state or "default" for state in states],
