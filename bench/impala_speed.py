@@ -185,13 +185,13 @@ def proc_stat(pid):
     return cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def end_to_end(envs, seconds, gpu, batch_size, unroll_length):
-    """Runs the learner and `envs` workers; returns the figures of the measured window."""
+def end_to_end(envs, seconds, gpu, learner_flags):
+    """Runs the learner (with `learner_flags`) and `envs` workers; returns the figures of the
+    measured window."""
     python = sys.executable
-    workspace = tempfile.mkdtemp(prefix="impala_speed_")
+    workspace = tempfile.mkdtemp(prefix="learner_speed_")
     flags = ["--workspace_path", workspace, "--total_frames", str(10**12),
-             "--save_every", str(10**9), "--batch_size", str(batch_size),
-             "--unroll_length", str(unroll_length)]
+             "--save_every", str(10**9), "--workers", str(envs), *learner_flags]
     learner = subprocess.Popen(
         [python, "-u", str(ROOT / "learner.py"), "--bind", "127.0.0.1:0", "--gpu", str(gpu),
          "--tf_threads", str(max(1, os.cpu_count() - envs)), *flags],
@@ -274,8 +274,8 @@ def main():
     results = {}
     for count in envs:
         print(f"end to end: learner + {count} workers, {args.seconds:.0f} s after warm-up")
-        results[count] = end_to_end(count, args.seconds, args.gpu, args.batch_size,
-                                    args.unroll_length)
+        results[count] = end_to_end(count, args.seconds, args.gpu, [
+            "--batch_size", str(args.batch_size), "--unroll_length", str(args.unroll_length)])
     raw_after = raw_frames_per_second()
     print(f"raw stable-retro, one process: {raw_after:.0f} frames/s (after)")
     raw = max(raw, raw_after)

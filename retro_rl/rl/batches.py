@@ -1,8 +1,7 @@
-"""Where the learner's batches come from: `BatchPrefetcher` (IMPALA: any B unrolls, stacked in
-a thread of its own while the previous update runs) and `Rounds` (A2C, PPO: one unroll from
-every worker, the workers waiting while the learner updates). Both give (batch, unrolls) from
-`get(stop)` and hear `updated()` after each update.
-"""
+"""Where the learner's batches come from: `BatchPrefetcher` (IMPALA: any B unrolls, stacked in a
+thread of its own while the previous update runs) and `Rounds` (A2C, PPO: one unroll from every
+worker, the workers waiting while the learner updates, unless the rounds overlap). Both give
+(batch, unrolls) from `get(stop)` and hear `updated()` after each update."""
 
 import logging
 import queue

@@ -78,6 +78,11 @@ class LearnerConfig(Settings):
     round_timeout_s: float = setting(30.0, "a2c, ppo: a worker that has owed its next report "
                                            "this long (stopped, hung) is dropped from the round "
                                            "and disconnected; the round goes on without it")
+    overlap_rounds: bool = setting(False, "a2c, ppo: the workers play the next round while the "
+                                          "learner updates on the last, with the weights from "
+                                          "before that update (a policy lag of at most one "
+                                          "update, charted as charts/policy_lag); off: every "
+                                          "round waits for the newest weights")
     eval_every: int = setting(0, "env frames between evaluations of the current weights in a "
                                  "process of their own: --eval_episodes episodes from the "
                                  "game's start with the same seeds each time, charted under "

@@ -14,7 +14,10 @@ on its own and its worker plays on at once. Synchronous (`synchronous=True`, A2C
 worker whose unroll is full is held, unanswered, until every connected worker's is (and at least
 `round_size` workers have joined); the round's unrolls are queued as one list, and the workers
 act again only after the learner has updated and called `next_round()`, so every action of the
-next round comes from the new weights.
+next round comes from the new weights. With `overlap=True` the learner lets them go one round
+sooner: the next round is played while the learner updates on this one, with the weights of
+the update before (and the new ones once it ends), so a round is trained at most one update
+after the weights that played it.
 
 A worker's id is bound to its connection: a second claim of a connected worker's id is refused
 (WorkerIdTaken), not obeyed. In a synchronous round a worker that owes a report for more than
@@ -61,7 +64,8 @@ class InferenceServer:
     workers wait for their answers: nothing is dropped). local_folder: listen for workers on
     this machine (channels.LocalListener) at a socket in a private folder under `local_folder`
     (True: under the system's temporary folder); None serves remote workers only. synchronous,
-    round_size and round_timeout_s: rounds of one unroll from every worker (module docstring).
+    round_size, round_timeout_s and overlap: rounds of one unroll from every worker (module
+    docstring).
     on_failure(message): called, from the loop's thread, when a worker reports that it cannot
     go on or the loop fails. handshake_timeout_s, max_pending: local connections that have not
     said hello (handshakes.py).
@@ -69,15 +73,17 @@ class InferenceServer:
 
     def __init__(self, network, spec, seed=0, queue_size=8, local_folder=None,
                  synchronous=False, round_size=1, round_timeout_s=ROUND_TIMEOUT_S,
-                 on_failure=None, handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
+                 overlap=False, on_failure=None, handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
                  max_pending=MAX_PENDING_HANDSHAKES):
         self.network, self.spec, self.seed = network, spec, seed
-        self.synchronous, self.round_size = synchronous, round_size
+        self.synchronous, self.round_size, self.overlap = synchronous, round_size, overlap
         self.round_timeout_s, self.on_failure = round_timeout_s, on_failure
         self.failure = None  # why the run must stop, where a worker or the loop failed
         self.unroll_queue = queue.Queue(maxsize=1 if synchronous else queue_size)
         self._held, self._round = [], []  # synchronous: slots waiting, the round's unrolls
-        self._release = threading.Event()
+        self._round_queued = False  # and its workers not yet let go
+        # Rounds the learner lets the workers begin: one per update, one more with overlap.
+        self._releases = threading.Semaphore(1 if overlap else 0)
         self._joined = 0
         self.version = 0  # of the weights acting now; the learner moves it on
         self.stopping = False
@@ -117,9 +123,10 @@ class InferenceServer:
             return sorted(self._slots)
 
     def next_round(self):
-        """Synchronous mode: the learner has updated on the last round; the held workers act
-        again, with the weights there are now."""
-        self._release.set()
+        """Synchronous mode: the learner has updated on a round; the workers held at the end of
+        the next round to end (this one; with overlap, the one played meanwhile) act again,
+        with the weights there are now."""
+        self._releases.release()
         self._wake()
 
     def request_stop(self):
@@ -295,11 +302,11 @@ class InferenceServer:
                 slot.reply(0, True)
             self._held = []
             return
-        if self._release.is_set():
-            self._release.clear()
-            self._held = []
-            if held:
-                self._act(held, [])
+        if self._round_queued:
+            if self._releases.acquire(blocking=False):
+                self._round_queued, self._held = False, []
+                if held:
+                    self._act(held, [])
             return
         if not self._round or self.unroll_queue.qsize() or self._joined < self.round_size:
             return
@@ -308,6 +315,8 @@ class InferenceServer:
         if not waiting:  # every connected worker has finished its unroll
             self._round, round_ = [], self._round
             self._queue(round_, len(round_))
+            self._round_queued = True
+            self._synchronize()  # with a release at hand, the next round begins now
 
     def _check_claim(self, worker_id):
         """Raises WorkerIdTaken (logged) while a connected worker holds `worker_id`."""

@@ -5,10 +5,10 @@ One process holds the network. Its inference server (inference.py) answers every
 with an action from a batched forward pass and builds unrolls of T agent steps. IMPALA: a
 prefetch thread stacks any B finished unrolls into a batch while the previous update runs. A2C
 and PPO: a batch is a round of one unroll from every worker, which wait while the learner
-updates (batches.py). The main thread applies the algorithm's update (update.py) to each batch
-and moves the acting weights' version on. When the learner falls behind, the workers wait for
-their answers: nothing is ever dropped, and the frames received, trained on and left over at the
-end are counted and logged.
+updates (batches.py), or with --overlap_rounds play the next round meanwhile. The main thread
+applies the algorithm's update (update.py) to each batch and moves the acting weights' version
+on. When the learner falls behind, the workers wait for their answers: nothing is ever dropped,
+and the frames received, trained on and left over at the end are counted and logged.
 
 Files: <workspace>/model/reinforcement_model_<update>/ (start.py), <workspace>/tensorboard/
 <run_name>/ (the step axis is env frames trained on), <workspace>/logs/learner.log.
@@ -134,7 +134,8 @@ def serve(run, config, network, env_config, states, demonstrations, version, on_
     inference = InferenceServer(network, spec, seed=run.seed, queue_size=config.batch_size,
                                 local_folder=True, synchronous=config.algorithm != "impala",
                                 round_size=max(run.workers, 1),
-                                round_timeout_s=config.round_timeout_s, on_failure=on_failure)
+                                round_timeout_s=config.round_timeout_s,
+                                overlap=config.overlap_rounds, on_failure=on_failure)
     inference.version = version
     settings = WorkerSettings(env_config, tuple(states), network.observation_shape,
                               inference.local_address, run.demo_start_fraction)

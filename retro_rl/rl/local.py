@@ -103,7 +103,8 @@ def train_in_process(config: LearnerConfig | None = None, env_config: EnvConfig 
     envs = _make_envs(make_env or (lambda index: env_config.make()), num_envs)
     synchronous = config.algorithm != "impala"
     inference = InferenceServer(network, spec, seed=seed, queue_size=config.batch_size,
-                                synchronous=synchronous, round_size=num_envs).start()
+                                synchronous=synchronous, round_size=num_envs,
+                                overlap=config.overlap_rounds).start()
     batches = Rounds(inference) if synchronous else BatchPrefetcher(inference.unroll_queue,
                                                                     config.batch_size)
     failures: list[BaseException] = []

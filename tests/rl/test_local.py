@@ -22,10 +22,11 @@ def small_network():
                           ENV.observation_shape, seed=3)
 
 
-@pytest.mark.parametrize("algorithm", ["impala", "ppo"])
-def test_updates_in_one_process_are_the_launchers_on_the_same_batches(algorithm):
+@pytest.mark.parametrize("algorithm, overlap", [("impala", False), ("ppo", False),
+                                                ("ppo", True)])
+def test_updates_in_one_process_are_the_launchers_on_the_same_batches(algorithm, overlap):
     config = LearnerConfig(algorithm=algorithm, unroll_length=10, batch_size=2,
-                           num_minibatches=1, ppo_epochs=2)
+                           num_minibatches=1, ppo_epochs=2, overlap_rounds=overlap)
     network = small_network()
     initial = network.get_weights()
     seen = []
