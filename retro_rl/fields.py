@@ -73,12 +73,13 @@ def value_type(field):
     return kinds[0]
 
 
-def add_flags(parser, cls, describe=None, names=None):
+def add_flags(parser, cls, describe=None, names=None, choices=None):
     """A --<name> flag for every field of the settings dataclass `cls` (or those in `names`), of
-    the field's type (a bool field takes --<name> and --no-<name>) and `choices`, whose help is
-    `describe(field)` (default: the field's help). Every flag's default is None, so that
-    given_settings tells a flag given from one left out: the help says what leaving it out
-    means (a command that wants values instead sets its defaults: parser.set_defaults)."""
+    the field's type (a bool field takes --<name> and --no-<name>) and `choices` (the field's,
+    or `choices[name]` where a command takes fewer), whose help is `describe(field)` (default:
+    the field's help). Every flag's default is None, so that given_settings tells a flag given
+    from one left out: the help says what leaving it out means (a command that wants values
+    instead sets its defaults: parser.set_defaults)."""
     for field in dataclasses.fields(cls):
         if names is not None and field.name not in names:
             continue
@@ -87,7 +88,9 @@ def add_flags(parser, cls, describe=None, names=None):
                             "fields.setting(default, help)")
         kind = value_type(field)
         options = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
-        if "choices" in field.metadata:
+        if choices and field.name in choices:
+            options["choices"] = choices[field.name]
+        elif "choices" in field.metadata:
             options["choices"] = field.metadata["choices"]
         text = describe(field) if describe else field.metadata["help"]
         parser.add_argument(f"--{field.name}", default=None, **options,

@@ -184,12 +184,13 @@ def add_observation_flags(parser):
                 if field.name in OBSERVATION_SETTINGS}
     defaults["grayscale"] = False
 
-    def describe(field):
-        shown = {None: "the platform's", False: "off"}.get(defaults[field.name],
-                                                              defaults[field.name])
-        return f"{field.metadata['help'].split(' (default')[0]} (default: {shown})"
+    def describe(field):  # the parser shows the defaults it has; None's is said here
+        text = field.metadata["help"].split(" (default")[0]
+        return text if defaults[field.name] is not None else \
+            f"{text} (default: the movies' platform's own: full on the Genesis, ale on the Atari)"
 
-    fields.add_flags(parser, EnvConfig, describe=describe, names=OBSERVATION_SETTINGS)
+    fields.add_flags(parser, EnvConfig, describe=describe, names=OBSERVATION_SETTINGS,
+                     choices={"action_set": sorted(ACTION_SETS)})  # no Gymnasium ids here
     parser.set_defaults(**defaults)
 
 

@@ -93,6 +93,16 @@ def test_nothing_usable_is_exit_status_2_and_writes_nothing(mixed_folder, tmp_pa
     assert not (tmp_path / "data").exists()
 
 
+def test_a_gymnasium_action_table_is_refused_by_the_movie_commands(tmp_path):
+    """The observation flags come from EnvConfig's fields, whose action_set also takes a
+    Gymnasium id's own actions; .bk2 movies are stable-retro's, so these commands do not."""
+    result = run_cli("--replay_path", DEMOS, "--dataset_path", tmp_path / "data",
+                     "--action_set", "native")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: argument --action_set: invalid choice: 'native'")
+    assert not (tmp_path / "data").exists()
+
+
 def test_empty_or_missing_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     for folder, reason in [(tmp_path / "empty", "folder holds no .bk2 movies"),
