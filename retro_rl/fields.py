@@ -50,6 +50,10 @@ class Settings:
     def __post_init__(self) -> None:
         check_types(self)
 
+    def replace(self, **changes: Any) -> Self:
+        """A copy with `changes` (checked as any new one is)."""
+        return dataclasses.replace(self, **changes)
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Self:
         unknown = set(values) - {field.name for field in dataclasses.fields(cls)}

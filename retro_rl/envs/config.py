@@ -160,9 +160,6 @@ class EnvConfig(Settings):
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "EnvConfig":
-        return dataclasses.replace(self, **changes)
-
     def with_training_defaults(self) -> "EnvConfig":
         """This config with the reward settings reinforcement learning trains its game with
         (games.training_defaults; unchanged for a game without any)."""

@@ -235,9 +235,6 @@ class RunConfig(Settings):
         if not host or not port.isdigit() or int(port) > 65535:
             raise UserError(f"--bind {self.bind!r} must be HOST:PORT, e.g. {DEFAULT_BIND}")
 
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
 
 @dataclasses.dataclass(frozen=True)
 class WorkerSettings:

@@ -35,9 +35,7 @@ _ENV_FLAG_NOTES = {
 def _env_flag_help(field):
     """An EnvConfig field's help, with where the learner takes the setting from when the flag
     is left out: a model's settings, the game's training defaults, EnvConfig's defaults."""
-    text = field.metadata["help"]
-    if field.default is not None:
-        text += f" (default: {fields.shown(field.default)})"
+    text = fields.help_with_default(field)
     if field.name in _ENV_FLAG_NOTES:
         text += f"; {_ENV_FLAG_NOTES[field.name]}"
     if field.metadata.get("model"):

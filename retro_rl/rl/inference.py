@@ -76,7 +76,7 @@ class InferenceServer:
                  overlap=False, on_failure=None, handshake_timeout_s=HANDSHAKE_TIMEOUT_S,
                  max_pending=MAX_PENDING_HANDSHAKES):
         self.network, self.spec, self.seed = network, spec, seed
-        self.synchronous, self.round_size, self.overlap = synchronous, round_size, overlap
+        self.synchronous, self.round_size = synchronous, round_size
         self.round_timeout_s, self.on_failure = round_timeout_s, on_failure
         self.failure = None  # why the run must stop, where a worker or the loop failed
         self.unroll_queue = queue.Queue(maxsize=1 if synchronous else queue_size)
