@@ -15,6 +15,9 @@ Suites (stages/ lists them with --dry_run):
   regression  IMPALA from scratch, 600,000 frames, seeds 1-3: each seed's final mean actors'
               return against random. Run it before a change to the learner, the workers or the
               environment lands.
+  overlap     PPO from scratch (128-step unrolls) with and without --overlap_rounds, 400,000
+              frames, seeds 1-2: whether letting the workers play on through the update (a
+              policy lag of at most one update) learns as well at the same frames.
   smoke       one run of each kind with tiny budgets (the test suite runs it): the random
               policy, a clone, a fine-tuning and a from-scratch run in two parts each, a search.
 
@@ -67,6 +70,7 @@ class Budget:
 SUITES = {
     "full": Budget(frames=600_000, stage_frames=600_000, episodes=30, seeds=(1, 2, 3)),
     "regression": Budget(frames=600_000, stage_frames=600_000, episodes=30, seeds=(1, 2, 3)),
+    "overlap": Budget(frames=400_000, stage_frames=400_000, episodes=20, seeds=(1, 2)),
     "smoke": Budget(frames=1_280, stage_frames=640, episodes=1, seeds=(1,), envs=2, sl_steps=4,
                     max_steps=40, search_frames=80, search_candidates=2,
                     demo_starts=str(DEMOS / "Airstriker-Genesis-v0-Level1-0000.bk2"),
@@ -89,6 +93,7 @@ LEVERS = {
     "lever_ppo": ("--algorithm", "ppo", "--unroll_length", "128", "--kl_cost", "0",
                   "--learning_rate", "1e-4", "--value_learning_rate", "1e-4"),
 }
+PPO_FLAGS = ("--algorithm", "ppo", "--unroll_length", "128")  # the ppo row's learner
 # Seed 1: lever_ppo 807 [731, 890], the level in 15 of 30; the clone 754, in 1 of 30.
 LEVERS_AT_EVERY_SEED = ("lever_ppo",)
 
@@ -165,6 +170,12 @@ def stages_of(suite, out):
         for seed in budget.seeds:
             run(f"impala_seed{seed}", "impala", seed, "none")
         return stages
+    if suite == "overlap":
+        for seed in budget.seeds:
+            run(f"ppo_seed{seed}", "ppo", seed, "none", *PPO_FLAGS)
+            run(f"ppo_overlap_seed{seed}", "ppo_overlap", seed, "none", *PPO_FLAGS,
+                "--overlap_rounds")
+        return stages
     for seed in budget.seeds:  # seed by seed: a suite cut short still holds whole seeds
         clone = f"clone_seed{seed}"
         stages.append(clone_stage(out, clone, "clone", seed, budget))
@@ -189,8 +200,7 @@ def stages_of(suite, out):
     for seed in budget.seeds:
         run(f"a2c_seed{seed}", "a2c", seed, "none", "--preset", "a2c_sonic")
     for seed in budget.seeds:
-        run(f"ppo_seed{seed}", "ppo", seed, "none", "--algorithm", "ppo", "--unroll_length",
-            "128")
+        run(f"ppo_seed{seed}", "ppo", seed, "none", *PPO_FLAGS)
     for seed in budget.seeds:
         folder = out / f"search_seed{seed}"
         command = [python(), "record_demonstrations.py", "--output", str(folder), "--movies",

@@ -28,6 +28,7 @@ ROWS = {  # row: its label in the table, in the table's order
     "impala": "IMPALA from scratch",
     "a2c": "A2C from scratch (a2c_sonic)",
     "ppo": "PPO from scratch (128-step unrolls, 4x4 minibatches)",
+    "ppo_overlap": "the same PPO, workers playing on through the update (--overlap_rounds)",
     "no_level_end": "fine-tuned, without the level end",
     "no_cloned_critic": "fine-tuned, without the cloned critic (500-update value warm-up)",
     "no_demo_starts": "fine-tuned, without demonstration starts",
@@ -270,7 +271,8 @@ def summarize(results):
                          + " | ".join(row_cells(runs[row], random_mean, best)) + " |")
     lines.append("")
     for first, second in (("finetune", "clone"), ("impala", "clone"), ("finetune", "impala"),
-                          ("lever_ppo", "clone"), ("lever_ppo", "finetune")):
+                          ("lever_ppo", "clone"), ("lever_ppo", "finetune"),
+                          ("ppo_overlap", "ppo")):
         found = paired_difference(runs.get(first, []), runs.get(second, []))
         if found:
             mean, low, high, seeds = found
@@ -308,6 +310,9 @@ def summarize(results):
     plot(runs, ("finetune", "lever_ppo", "lever_step", "lever_demo_starts"),
          results / "airstriker_levers.png", "Airstriker: levers of fine-tuning (seed 1)",
          references)
+    if "ppo_overlap" in runs:
+        plot(runs, ("ppo", "ppo_overlap"), results / "airstriker_overlap.png",
+             "Airstriker: PPO with and without overlapped rounds", references)
     return text
 
 

@@ -101,6 +101,20 @@ def test_the_full_suite_has_every_row_for_its_seeds_and_the_regression_check_its
     assert listed("regression") == {"random", "impala_seed1", "impala_seed2", "impala_seed3"}
 
 
+def test_the_overlap_suite_pairs_each_ppo_seed_with_the_same_run_overlapped():
+    import benchmark
+
+    stages = {stage.name: stage for stage in benchmark.stages_of("overlap", ROOT.parent / "x")}
+    for seed in (1, 2):
+        plain = stages[f"ppo_seed{seed}/parts/0"].command
+        overlapped = stages[f"ppo_overlap_seed{seed}/parts/0"].command
+        assert "--overlap_rounds" not in plain
+        assert [part for part in overlapped if part != "--overlap_rounds"] == [
+            part.replace("ppo_seed", "ppo_overlap_seed") for part in plain]
+    assert {name.split("/")[0] for name in stages} == {
+        "random", "ppo_seed1", "ppo_overlap_seed1", "ppo_seed2", "ppo_overlap_seed2"}
+
+
 def test_an_output_folder_inside_the_clone_is_refused():
     result = subprocess.run([sys.executable, str(ROOT / "experiments" / "benchmark.py"),
                              str(ROOT / "runs" / "x"), "--suite", "smoke"],
