@@ -148,7 +148,7 @@ def table(results, games, learners):
                      for r in runs if r["seed"] in sb3 and learner != "sb3_ppo"]
             if pairs:
                 d_low, d_high = summarize.stratified_bootstrap(pairs)
-                difference = f"{np.concatenate(pairs).mean():+.0f} [{d_low:+.0f}, {d_high:+.0f}]"
+                difference = f"{np.concatenate(pairs).mean():+.1f} [{d_low:+.1f}, {d_high:+.1f}]"
             lines.append(
                 f"| {game} | {learner} | {len(runs)} | "
                 f"{np.mean([r['frames_per_second'] for r in runs]):,.0f} | "
