@@ -121,3 +121,15 @@ def test_an_output_folder_inside_the_clone_is_refused():
                             capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 2 and "outside" in result.stderr
     assert not (ROOT / "runs" / "x").exists()
+
+
+def test_takeoff_is_the_end_of_the_first_window_of_long_episodes():
+    import numpy as np
+    import takeoff
+
+    frames = np.arange(1, 9) * 100
+    lengths = np.array([400, 500, 450, 1500, 1600, 300, 2000, 2000])
+    assert takeoff.takeoff(frames, lengths, threshold=1000, window=2) == 500
+    assert takeoff.takeoff(frames, lengths, threshold=1000, window=5) == 700
+    assert takeoff.takeoff(frames, lengths, threshold=5000, window=2) is None
+    assert takeoff.takeoff(frames[:1], lengths[:1], threshold=100, window=2) is None
