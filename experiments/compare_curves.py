@@ -6,7 +6,8 @@ run's TensorBoard events, and a table of the mean return in equal frame windows.
 
 Each RUN is a workspace (its tensorboard/ folder is read) or a TensorBoard run folder; the text
 after ':' labels it. Curves are means over windows of episodes; the table compares the runs at
-the same frames (up to --until, where the shortest run ends by default).
+the same frames (up to --until, where the shortest run ends by default). --reference marks a
+published point (FRAMES:RETURN:LABEL) on the plot and lists it under the table.
 """
 
 import argparse
@@ -50,7 +51,20 @@ def main():
     parser.add_argument("--windows", type=int, default=4, help="frame windows in the table")
     parser.add_argument("--smooth", type=int, default=50, help="episodes per point of a curve")
     parser.add_argument("--title", default="episodic return against env frames")
+    parser.add_argument("--decimals", type=int, default=0, help="decimals of the table's means")
+    parser.add_argument("--reference", action="append", default=[],
+                        metavar="FRAMES:RETURN:LABEL",
+                        help="a published point to mark, e.g. 4000000:-17:'baselines PPO2' "
+                             "(repeatable)")
     args = parser.parse_args()
+    references = []
+    for spec in args.reference:
+        try:
+            frames, value, label = spec.split(":", 2)
+            references.append((float(frames), float(value), label))
+        except ValueError:
+            parser.error(f"--reference {spec!r}: give FRAMES:RETURN:LABEL, e.g. "
+                         "4000000:-17:'baselines PPO2'")
     start_tensorflow(gpu=False)
     runs = []
     for spec in args.runs:
@@ -63,6 +77,10 @@ def main():
         kernel = min(args.smooth, len(returns))
         smoothed = np.convolve(returns, np.ones(kernel) / kernel, mode="valid")
         axes.plot(frames[kernel - 1:], smoothed, label=f"{label} ({len(returns)} episodes)")
+    for frames, value, label in references:
+        axes.scatter([frames], [value], marker="*", s=150, color="black", zorder=3)
+        axes.annotate(label, (frames, value), textcoords="offset points", xytext=(-8, 6),
+                      ha="right", fontsize=8)
     axes.axvline(until, color="grey", linestyle=":", linewidth=1)
     axes.set(xlabel="env frames", ylabel=f"episodic return (mean of {args.smooth})",
              title=args.title)
@@ -80,8 +98,11 @@ def main():
         cells = []
         for low, high in zip(edges, edges[1:]):
             inside = returns[(frames > low) & (frames <= high)]
-            cells.append(f"{inside.mean():.0f} ({len(inside)})" if len(inside) else "-")
+            cells.append(f"{inside.mean():.{args.decimals}f} ({len(inside)})"
+                         if len(inside) else "-")
         print(f"| {label} | " + " | ".join(cells) + " |")
+    for frames, value, label in references:
+        print(f"- {label}: {value:g} at {frames:,.0f} frames")
     print(f"wrote {args.out}")
 
 
