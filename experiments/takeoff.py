@@ -1,7 +1,7 @@
 """When each run took off: the first frame at which its actors' episodes, averaged over a window
 of consecutive episodes, last longer than a threshold, and its policy's entropy at the end.
 
-    python experiments/takeoff.py /work/runs/regression/impala_seed* --length 1000
+    python experiments/takeoff.py OUT/impala_seed* OUT/ppo_seed* --length 1000
 
 On Airstriker a policy that has not learnt to dodge loses its lives in about 500 agent steps;
 one that has survives the ~1,360-step level (and the boss). A run that never crosses the
