@@ -7,7 +7,8 @@ run's TensorBoard events, and a table of the mean return in equal frame windows.
 Each RUN is a workspace (its tensorboard/ folder is read) or a TensorBoard run folder; the text
 after ':' labels it. Curves are means over windows of episodes; the table compares the runs at
 the same frames (up to --until, where the shortest run ends by default). --reference marks a
-published point (FRAMES:RETURN:LABEL) on the plot and lists it under the table.
+published point (FRAMES:RETURN:LABEL) on the plot and lists it under the table. --tag compares
+another chart the same way (ppo/clip_fraction, charts/entropy, vtrace/explained_variance ...).
 """
 
 import argparse
@@ -51,6 +52,8 @@ def main():
     parser.add_argument("--windows", type=int, default=4, help="frame windows in the table")
     parser.add_argument("--smooth", type=int, default=50, help="episodes per point of a curve")
     parser.add_argument("--title", default="episodic return against env frames")
+    parser.add_argument("--tag", default="charts/episodic_return",
+                        help="the TensorBoard chart to compare")
     parser.add_argument("--decimals", type=int, default=0, help="decimals of the table's means")
     parser.add_argument("--reference", action="append", default=[],
                         metavar="FRAMES:RETURN:LABEL",
@@ -69,7 +72,7 @@ def main():
     runs = []
     for spec in args.runs:
         folder, _, label = spec.partition(":")
-        runs.append((label or folder, *episodes(folder)))
+        runs.append((label or folder, *episodes(folder, args.tag)))
     until = args.until or min(frames[-1] for _, frames, _ in runs)
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
@@ -82,7 +85,7 @@ def main():
         axes.annotate(label, (frames, value), textcoords="offset points", xytext=(-8, 6),
                       ha="right", fontsize=8)
     axes.axvline(until, color="grey", linestyle=":", linewidth=1)
-    axes.set(xlabel="env frames", ylabel=f"episodic return (mean of {args.smooth})",
+    axes.set(xlabel="env frames", ylabel=f"{args.tag} (mean of {args.smooth})",
              title=args.title)
     axes.grid(alpha=0.3)
     axes.legend()
